@@ -1,0 +1,21 @@
+"""edgecnn: int8 CNN inference bit-exact with TensorFlow Lite.
+
+    import edgecnn
+    model = edgecnn.load("model.tflite")          # profile="tflm" (default) or "litert-ref"
+    y = model.run(x)                              # x in the model's input dtype
+
+`edgecnn.Interpreter` is a drop-in for tflite_runtime.interpreter.Interpreter.
+"""
+
+from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailableError,
+                     DTypeError, EdgecnnError, ModelFormatError, ShapeError,
+                     UnsupportedOpError)
+from .model import Model, TensorInfo, load
+from .interpreter import Interpreter
+from .profiles import PROFILES
+
+__version__ = "0.1.0"
+
+__all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
+           "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
+           "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError"]

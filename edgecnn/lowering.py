@@ -1,0 +1,460 @@
+"""Graph -> QGraph: check every operator and turn its float scales into one
+integer-only params record (edgecnn.params), using reference/quant.py only.
+
+Everything a kernel needs is decided here, once: padding, multipliers and
+shifts, activation clamps. An operator edgecnn cannot run exactly is collected,
+and all of them are reported together in one UnsupportedOpError.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+from . import params as P
+from .errors import AccumulatorRangeError, ModelFormatError, UnsupportedOpError
+from .ir import Graph, Node, QGraph, QNode, Tensor
+from .profiles import Profile
+from .reference import quant
+
+# Operators whose only job is to compute the shape operand of a RESHAPE
+# (Keras' Flatten emits SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Shapes are
+# static, so the RESHAPE uses its declared output shape and these are dropped.
+SHAPE_ONLY_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "GATHER", "SLICE",
+                  "CAST", "SQUEEZE", "EXPAND_DIMS", "RESHAPE", "MUL", "REDUCE_PROD", "FILL"}
+RESHAPE_LIKE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+FUSED_ACTIVATIONS = {"NONE", "RELU", "RELU6", "RELU_N1_TO_1"}
+
+
+class Unsupported(Exception):
+    """Raised inside a lowering function: this node cannot be run (collected, not fatal)."""
+
+
+# Lowering functions for ops implemented outside this module (the fixed-point
+# special ops); registered by edgecnn.special_lowering at import.
+EXTRA_LOWERINGS: dict = {}
+
+
+def lower(graph: Graph, profile: Profile) -> QGraph:
+    return _Lowering(graph, profile).run()
+
+
+class _Lowering:
+    def __init__(self, graph: Graph, profile: Profile):
+        self.graph = graph
+        self.profile = profile
+        self.tensors = graph.tensors
+
+    # -- driver ------------------------------------------------------------
+
+    def run(self) -> QGraph:
+        dropped = self._shape_only_nodes()
+        qnodes: list[QNode] = []
+        unsupported: list[tuple[int, str]] = []
+        for node in self.graph.nodes:
+            if node.index in dropped:
+                continue
+            lowering = LOWERINGS.get(node.op) or EXTRA_LOWERINGS.get(node.op)
+            if lowering is None:
+                unsupported.append((node.index, f"{node.op} is not supported"))
+                continue
+            try:
+                params = lowering(self, node)
+            except Unsupported as exc:
+                unsupported.append((node.index, f"{node.op}: {exc}"))
+                continue
+            inputs = tuple(i for i in node.inputs if i >= 0 and not self.tensors[i].is_constant)
+            qnodes.append(QNode(node.index, node.op, inputs, tuple(node.outputs), params))
+        if unsupported:
+            raise UnsupportedOpError(unsupported)
+        self._check_order(qnodes)
+        used = {t for n in qnodes for t in n.inputs + n.outputs}
+        used |= set(self.graph.inputs) | set(self.graph.outputs)
+        activations = {i: self.tensors[i] for i in sorted(used)}
+        return QGraph(MappingProxyType(activations), tuple(qnodes), self.graph.inputs,
+                      self.graph.outputs, self.profile)
+
+    def _shape_only_nodes(self) -> set[int]:
+        """Indices of the nodes that only feed RESHAPE's shape operand."""
+        producer = {t: n for n in self.graph.nodes for t in n.outputs}
+        consumers: dict[int, list[tuple[Node, int]]] = {}
+        for n in self.graph.nodes:
+            for slot, t in enumerate(n.inputs):
+                consumers.setdefault(t, []).append((n, slot))
+        shape_tensors = {n.inputs[1] for n in self.graph.nodes
+                         if n.op == "RESHAPE" and len(n.inputs) > 1 and n.inputs[1] >= 0}
+        dropped: set[int] = set()
+        pending = [t for t in shape_tensors if t in producer]
+        while pending:
+            node = producer[pending.pop()]
+            if node.index in dropped or node.op not in SHAPE_ONLY_OPS:
+                continue
+            # Every output must only be read as shape data (by a dropped node or a RESHAPE shape slot).
+            feeds_only_shapes = all(
+                (c.op == "RESHAPE" and slot == 1) or c.op in SHAPE_ONLY_OPS
+                for t in node.outputs for c, slot in consumers.get(t, []))
+            if not feeds_only_shapes or any(t in self.graph.outputs for t in node.outputs):
+                continue
+            if self.tensors[node.outputs[0]].dtype not in ("int32", "int64"):
+                continue
+            dropped.add(node.index)
+            pending.extend(t for t in node.inputs if t in producer)
+        return dropped
+
+    def _check_order(self, qnodes: list[QNode]) -> None:
+        available = set(self.graph.inputs)
+        for node in qnodes:
+            for t in node.inputs:
+                if t not in available:
+                    raise ModelFormatError(f"reads {self.tensors[t].describe()} before any "
+                                           "operator writes it", node.describe())
+            available.update(node.outputs)
+        for t in self.graph.outputs:
+            if t not in available:
+                raise ModelFormatError(f"model output {self.tensors[t].describe()} is never "
+                                       "written", "subgraph 0")
+
+    # -- helpers for the lowering functions ---------------------------------
+
+    def tensor(self, node: Node, slot: int, role: str, *, optional=False) -> Tensor | None:
+        if slot >= len(node.inputs) or node.inputs[slot] < 0:
+            if optional:
+                return None
+            raise ModelFormatError(f"missing {role} (input {slot})", node.describe())
+        return self.tensors[node.inputs[slot]]
+
+    def output(self, node: Node, slot: int = 0) -> Tensor:
+        return self.tensors[node.outputs[slot]]
+
+    def constant(self, node: Node, slot: int, role: str) -> np.ndarray:
+        t = self.tensor(node, slot, role)
+        if not t.is_constant:
+            raise Unsupported(f"{role} ({t.describe()}) must be a constant")
+        return t.data
+
+    @staticmethod
+    def require_dtype(t: Tensor, role: str, *dtypes: str) -> None:
+        if t.dtype not in dtypes:
+            raise Unsupported(f"{role} {t.describe()} is {t.dtype}; supported: {', '.join(dtypes)}")
+
+    @staticmethod
+    def require_quantized(t: Tensor, role: str) -> None:
+        if not t.is_quantized:
+            raise Unsupported(f"{role} {t.describe()} has no quantization parameters")
+        if len(t.scales) != 1:
+            raise Unsupported(f"{role} {t.describe()} must be quantized per tensor")
+
+    @staticmethod
+    def require_rank(t: Tensor, role: str, rank: int) -> None:
+        if len(t.shape) != rank:
+            raise ModelFormatError(f"{role} {t.describe()} has shape {t.shape}, expected rank {rank}")
+
+    def check_shape(self, node: Node, computed: tuple[int, ...]) -> tuple[int, ...]:
+        declared = self.output(node).shape
+        if tuple(declared) != tuple(computed):
+            raise ModelFormatError(f"output {self.output(node).describe()} is declared with shape "
+                                   f"{tuple(declared)} but the operator computes {tuple(computed)}",
+                                   node.describe())
+        return tuple(computed)
+
+    @staticmethod
+    def same_quantization(a: Tensor, b: Tensor) -> bool:
+        return a.scales == b.scales and a.zero_points == b.zero_points
+
+    def activation(self, node: Node, out: Tensor) -> tuple[int, int]:
+        name = node.options.get("activation", "NONE")
+        if name not in FUSED_ACTIVATIONS:
+            raise Unsupported(f"fused activation {name}")
+        return quant.activation_range(name, out.scale, out.zero_point)
+
+    def requant(self, real_multipliers, *, float_scales=None) -> P.Requant:
+        """Requant record for a list of real multipliers, in this profile's rounding."""
+        rounding = self.profile.rounding
+        to_fixed = (quant.quantize_multiplier_single_rounding if rounding == "single"
+                    else quant.quantize_multiplier)
+        pairs = [to_fixed(m) for m in real_multipliers]
+        multiplier = np.array([m for m, _ in pairs], dtype=np.int32)
+        shift = np.array([s for _, s in pairs], dtype=np.int32)
+        if float_scales is not None:
+            return P.Requant(multiplier, shift, "float", np.asarray(float_scales, np.float64))
+        return P.Requant(multiplier, shift, rounding)
+
+
+# -- per-op lowering functions -------------------------------------------------------
+
+def _weight_scales(lw: _Lowering, weights: Tensor, channels: int, axis: int) -> list[float]:
+    if not weights.is_quantized:
+        raise Unsupported(f"weights {weights.describe()} are not quantized")
+    if any(z != 0 for z in weights.zero_points):
+        raise Unsupported(f"weights {weights.describe()} have a non-zero zero point")
+    if len(weights.scales) == 1:
+        return [weights.scales[0]] * channels
+    if len(weights.scales) != channels or weights.quantized_dimension != axis:
+        raise ModelFormatError(f"weights {weights.describe()} have {len(weights.scales)} scales "
+                               f"on axis {weights.quantized_dimension}; expected {channels} on "
+                               f"axis {axis}")
+    return list(weights.scales)
+
+
+def _conv_multipliers(x: Tensor, w_scales: list[float], y: Tensor) -> list[float]:
+    # PopulateConvolutionQuantizationParams: every factor promoted to double first.
+    return [float(x.scale) * float(ws) / float(y.scale) for ws in w_scales]
+
+
+def _bias(lw: _Lowering, node: Node, channels: int) -> np.ndarray:
+    b = lw.tensor(node, 2, "bias", optional=True)
+    if b is None:
+        return np.zeros(channels, dtype=np.int32)
+    lw.require_dtype(b, "bias", "int32")
+    data = lw.constant(node, 2, "bias")
+    if data.shape != (channels,):
+        raise ModelFormatError(f"bias {b.describe()} has shape {data.shape}, expected ({channels},)",
+                               node.describe())
+    return np.ascontiguousarray(data, dtype=np.int32)
+
+
+def _check_accumulator(node: Node, weights: np.ndarray, bias: np.ndarray) -> None:
+    bound = quant.accumulator_bound(weights, bias)
+    if bound > quant.INT32_MAX:
+        raise AccumulatorRangeError(f"the int32 accumulator can reach {bound} for some input",
+                                    node.describe())
+
+
+def _spatial(node: Node, in_hw, kernel_hw, stride, dilation):
+    (out_h, pad_top) = quant.output_size_and_padding(node.options["padding"], in_hw[0],
+                                                     kernel_hw[0], stride[0], dilation[0])
+    (out_w, pad_left) = quant.output_size_and_padding(node.options["padding"], in_hw[1],
+                                                      kernel_hw[1], stride[1], dilation[1])
+    return (out_h, out_w), (pad_top, pad_left)
+
+
+def _check_geometry(node: Node) -> tuple[tuple[int, int], tuple[int, int]]:
+    stride = tuple(node.options["stride"])
+    dilation = tuple(node.options.get("dilation", (1, 1)))
+    if node.options["padding"] not in ("SAME", "VALID"):
+        raise Unsupported(f"padding {node.options['padding']}")
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ModelFormatError(f"stride {stride} and dilation {dilation} must be >= 1",
+                               node.describe())
+    return stride, dilation
+
+
+def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    w = lw.tensor(node, 1, "weights")
+    for t, role in ((x, "input"), (y, "output")):
+        lw.require_dtype(t, role, "int8")
+        lw.require_quantized(t, role)
+    lw.require_dtype(w, "weights", "int8")
+    lw.require_rank(x, "input", 4)
+    lw.require_rank(w, "weights", 4)
+    weights = lw.constant(node, 1, "weights")
+    out_c, kh, kw, in_c = weights.shape
+    if in_c != x.shape[3]:
+        raise Unsupported(f"grouped convolution (input has {x.shape[3]} channels, "
+                          f"weights {in_c})")
+    stride, dilation = _check_geometry(node)
+    out_hw, padding = _spatial(node, x.shape[1:3], (kh, kw), stride, dilation)
+    lw.check_shape(node, (x.shape[0],) + out_hw + (out_c,))
+    bias = _bias(lw, node, out_c)
+    _check_accumulator(node, weights, bias)
+    act_min, act_max = lw.activation(node, y)
+    multipliers = _conv_multipliers(x, _weight_scales(lw, w, out_c, 0), y)
+    return P.Conv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
+                          np.ascontiguousarray(weights), bias, lw.requant(multipliers),
+                          act_min, act_max)
+
+
+def lower_depthwise_conv2d(lw: _Lowering, node: Node) -> P.DepthwiseConv2DParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    w = lw.tensor(node, 1, "weights")
+    for t, role in ((x, "input"), (y, "output")):
+        lw.require_dtype(t, role, "int8")
+        lw.require_quantized(t, role)
+    lw.require_dtype(w, "weights", "int8")
+    lw.require_rank(x, "input", 4)
+    lw.require_rank(w, "weights", 4)
+    weights = lw.constant(node, 1, "weights")
+    one, kh, kw, out_c = weights.shape
+    in_c = x.shape[3]
+    if one != 1 or in_c == 0 or out_c % in_c != 0:
+        raise ModelFormatError(f"depthwise weights of shape {weights.shape} do not fit an input "
+                               f"of {in_c} channels", node.describe())
+    multiplier = out_c // in_c
+    stated = node.options.get("depth_multiplier", 0)
+    if stated not in (0, multiplier):
+        raise ModelFormatError(f"depth_multiplier option {stated} disagrees with the weights "
+                               f"({out_c} / {in_c} = {multiplier})", node.describe())
+    stride, dilation = _check_geometry(node)
+    out_hw, padding = _spatial(node, x.shape[1:3], (kh, kw), stride, dilation)
+    lw.check_shape(node, (x.shape[0],) + out_hw + (out_c,))
+    bias = _bias(lw, node, out_c)
+    _check_accumulator(node, weights.reshape(kh * kw, out_c).T, bias)
+    act_min, act_max = lw.activation(node, y)
+    multipliers = _conv_multipliers(x, _weight_scales(lw, w, out_c, 3), y)
+    return P.DepthwiseConv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
+                                   multiplier, np.ascontiguousarray(weights[0]), bias,
+                                   lw.requant(multipliers), act_min, act_max)
+
+
+def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    for t, role in ((x, "input"), (y, "output")):
+        lw.require_dtype(t, role, "int8")
+        lw.require_quantized(t, role)
+    lw.require_rank(x, "input", 4)
+    if not lw.same_quantization(x, y):
+        raise Unsupported("input and output quantization differ")
+    stride, _ = _check_geometry(node)
+    filter_hw = tuple(node.options["filter"])
+    if min(filter_hw) < 1:
+        raise ModelFormatError(f"filter size {filter_hw} must be >= 1", node.describe())
+    out_hw, padding = _spatial(node, x.shape[1:3], filter_hw, stride, (1, 1))
+    lw.check_shape(node, x.shape[:1] + out_hw + x.shape[3:])
+    act_min, act_max = lw.activation(node, y)
+    return P.Pool2DParams(filter_hw, stride, padding, act_min, act_max)
+
+
+def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    w = lw.tensor(node, 1, "weights")
+    for t, role in ((x, "input"), (y, "output")):
+        lw.require_dtype(t, role, "int8")
+        lw.require_quantized(t, role)
+    lw.require_dtype(w, "weights", "int8")
+    if node.options.get("weights_format", 0) != 0:
+        raise Unsupported("shuffled weights format")
+    weights = lw.constant(node, 1, "weights")
+    if weights.ndim != 2:
+        raise ModelFormatError(f"weights have shape {weights.shape}, expected 2-D", node.describe())
+    out_f, in_f = weights.shape
+    size = int(np.prod(x.shape))
+    if in_f == 0 or size % in_f != 0:
+        raise ModelFormatError(f"input of shape {x.shape} cannot be read as rows of {in_f} "
+                               "features", node.describe())
+    if int(np.prod(y.shape)) != size // in_f * out_f:
+        raise ModelFormatError(f"output shape {y.shape} does not hold {size // in_f} rows of "
+                               f"{out_f} features", node.describe())
+    bias = _bias(lw, node, out_f)
+    _check_accumulator(node, weights, bias)
+    act_min, act_max = lw.activation(node, y)
+    w_scales = _weight_scales(lw, w, out_f, 0)
+    if len(w.scales) == 1:
+        # GetQuantizedConvolutionMultipler: input_scale * filter_scale is a
+        # float32 product, promoted to double only before dividing.
+        product = float(np.float32(x.scale) * np.float32(w.scale))
+        multipliers = [product / float(y.scale)] * out_f
+    else:
+        multipliers = _conv_multipliers(x, w_scales, y)
+    float_scales = None
+    if lw.profile.fully_connected == "float":
+        float_scales = EXTRA_LOWERINGS["fc_float_scales"](x.scale, w_scales, y.scale)
+    requant = lw.requant(multipliers, float_scales=float_scales)
+    return P.FullyConnectedParams(x.zero_point, y.zero_point, np.ascontiguousarray(weights),
+                                  bias, requant, act_min, act_max)
+
+
+def lower_reshape(lw: _Lowering, node: Node) -> P.ReshapeParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    if int(np.prod(x.shape)) != int(np.prod(y.shape)):
+        raise ModelFormatError(f"cannot reshape {x.shape} ({int(np.prod(x.shape))} elements) "
+                               f"to {y.shape}", node.describe())
+    if x.dtype != y.dtype or not lw.same_quantization(x, y):
+        raise Unsupported("input and output types or quantization differ")
+    return P.ReshapeParams(tuple(y.shape))
+
+
+def lower_pad(lw: _Lowering, node: Node) -> P.PadParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    lw.require_dtype(x, "input", "int8")
+    if not lw.same_quantization(x, y):
+        raise Unsupported("input and output quantization differ")
+    paddings = np.asarray(lw.constant(node, 1, "paddings"), dtype=np.int64)
+    if paddings.shape != (len(x.shape), 2) or np.any(paddings < 0):
+        raise ModelFormatError(f"paddings {paddings.tolist()} do not fit an input of shape "
+                               f"{x.shape}", node.describe())
+    pad_value = y.zero_point  # PAD pads with real 0.0
+    if node.op == "PADV2" and lw.tensor(node, 2, "constant value", optional=True) is not None:
+        pad_value = int(np.asarray(lw.constant(node, 2, "constant value")).reshape(-1)[0])
+    pairs = tuple((int(a), int(b)) for a, b in paddings)
+    lw.check_shape(node, tuple(d + a + b for d, (a, b) in zip(x.shape, pairs)))
+    return P.PadParams(pairs, pad_value)
+
+
+def lower_concatenation(lw: _Lowering, node: Node) -> P.ConcatenationParams:
+    y = lw.output(node)
+    lw.require_dtype(y, "output", "int8")
+    inputs = [lw.tensor(node, i, f"input {i}") for i in range(len(node.inputs))]
+    if any(t.is_constant for t in inputs):
+        raise Unsupported("constant inputs")
+    if node.options.get("activation", "NONE") != "NONE":
+        raise Unsupported("fused activation")
+    for t in inputs:
+        if not lw.same_quantization(t, y):
+            raise Unsupported(f"{t.describe()} is quantized differently from the output "
+                              "(requantizing concatenation)")
+    rank = len(y.shape)
+    axis = node.options.get("axis", 0)
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank or any(len(t.shape) != rank for t in inputs):
+        raise ModelFormatError(f"axis {node.options.get('axis')} does not fit rank {rank}",
+                               node.describe())
+    shape = list(inputs[0].shape)
+    shape[axis] = sum(t.shape[axis] for t in inputs)
+    lw.check_shape(node, tuple(shape))
+    return P.ConcatenationParams(axis)
+
+
+def _block_and_pairs(lw: _Lowering, node: Node, role: str):
+    block = tuple(int(v) for v in np.asarray(lw.constant(node, 1, "block shape")).reshape(-1))
+    pairs = np.asarray(lw.constant(node, 2, role), dtype=np.int64)
+    if len(block) != 2 or pairs.shape != (2, 2) or min(block) < 1 or np.any(pairs < 0):
+        raise Unsupported(f"block shape {block} / {role} {pairs.tolist()} (only 2-D spatial blocks)")
+    return block, tuple((int(a), int(b)) for a, b in pairs)
+
+
+def lower_space_to_batch(lw: _Lowering, node: Node) -> P.SpaceToBatchParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    lw.require_dtype(x, "input", "int8")
+    lw.require_rank(x, "input", 4)
+    block, paddings = _block_and_pairs(lw, node, "paddings")
+    h = x.shape[1] + sum(paddings[0])
+    w = x.shape[2] + sum(paddings[1])
+    if h % block[0] or w % block[1]:
+        raise ModelFormatError(f"padded size {h}x{w} is not a multiple of the block {block}",
+                               node.describe())
+    lw.check_shape(node, (x.shape[0] * block[0] * block[1], h // block[0], w // block[1],
+                          x.shape[3]))
+    return P.SpaceToBatchParams(block, paddings, y.zero_point)
+
+
+def lower_batch_to_space(lw: _Lowering, node: Node) -> P.BatchToSpaceParams:
+    x = lw.tensor(node, 0, "input")
+    lw.require_dtype(x, "input", "int8")
+    lw.require_rank(x, "input", 4)
+    block, crops = _block_and_pairs(lw, node, "crops")
+    if x.shape[0] % (block[0] * block[1]):
+        raise ModelFormatError(f"batch {x.shape[0]} is not a multiple of the block {block}",
+                               node.describe())
+    lw.check_shape(node, (x.shape[0] // (block[0] * block[1]),
+                          x.shape[1] * block[0] - sum(crops[0]),
+                          x.shape[2] * block[1] - sum(crops[1]), x.shape[3]))
+    return P.BatchToSpaceParams(block, crops)
+
+
+LOWERINGS = {
+    "CONV_2D": lower_conv2d,
+    "DEPTHWISE_CONV_2D": lower_depthwise_conv2d,
+    "MAX_POOL_2D": lower_pool2d,
+    "AVERAGE_POOL_2D": lower_pool2d,
+    "FULLY_CONNECTED": lower_fully_connected,
+    "RESHAPE": lower_reshape,
+    "SQUEEZE": lower_reshape,
+    "EXPAND_DIMS": lower_reshape,
+    "PAD": lower_pad,
+    "PADV2": lower_pad,
+    "CONCATENATION": lower_concatenation,
+    "SPACE_TO_BATCH_ND": lower_space_to_batch,
+    "BATCH_TO_SPACE_ND": lower_batch_to_space,
+}

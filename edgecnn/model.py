@@ -1,0 +1,110 @@
+"""The public Model: load a .tflite file once, run it many times."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import executor
+from .errors import BackendUnavailableError, DTypeError, EdgecnnError, ShapeError
+from .importer.tflite import load_graph
+from .ir import QGraph, Tensor
+from .lowering import lower
+from .profiles import DEFAULT_PROFILE, get_profile
+
+BACKENDS = ("reference",)
+DEFAULT_BACKEND = "reference"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a model input or output looks like: feed (or expect) arrays like this."""
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float          # 0.0 for float tensors
+    zero_point: int
+
+    @classmethod
+    def of(cls, t: Tensor) -> "TensorInfo":
+        return cls(t.name, t.index, tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
+
+
+def _read_model_bytes(path_or_bytes) -> bytes:
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes)
+    path = os.fspath(path_or_bytes)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise EdgecnnError(f"cannot read model file: {exc.strerror}", path) from None
+
+
+def load(path_or_bytes, profile: str = DEFAULT_PROFILE) -> "Model":
+    """Load a .tflite model (a path or its bytes) for the given rounding profile."""
+    data = _read_model_bytes(path_or_bytes)
+    graph = load_graph(data)
+    qgraph = lower(graph, get_profile(profile))
+    return Model(qgraph)
+
+
+class Model:
+    """A loaded, lowered model. `run` takes arrays in the model's own input dtypes."""
+
+    def __init__(self, qgraph: QGraph):
+        self.qgraph = qgraph
+        self.profile = qgraph.profile.name
+        self.inputs = [TensorInfo.of(qgraph.tensors[i]) for i in qgraph.inputs]
+        self.outputs = [TensorInfo.of(qgraph.tensors[i]) for i in qgraph.outputs]
+
+    def __repr__(self) -> str:
+        def fmt(infos):
+            return ", ".join(f"{i.dtype}{list(i.shape)}" for i in infos)
+        return (f"<edgecnn.Model {len(self.qgraph.nodes)} ops, inputs [{fmt(self.inputs)}], "
+                f"outputs [{fmt(self.outputs)}], profile {self.profile!r}>")
+
+    def run(self, inputs, backend: str | None = None):
+        """Run one inference. `inputs`: one array, or a list with one array per input.
+
+        Returns one array for a single-output model, else a list.
+        """
+        arrays = self._check_inputs(inputs)
+        backend = backend or DEFAULT_BACKEND
+        if backend == "reference":
+            outputs = executor.run_reference(self.qgraph, arrays)
+        else:
+            raise BackendUnavailableError(f"unknown backend {backend!r}; available: "
+                                          f"{', '.join(BACKENDS)}", "Model.run")
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def run_layers(self, inputs) -> dict[int, np.ndarray]:
+        """Every tensor the reference computes, by tensor index (for layer-by-layer checks)."""
+        return executor.run_reference(self.qgraph, self._check_inputs(inputs),
+                                      keep_intermediates=True)
+
+    def _check_inputs(self, inputs) -> list[np.ndarray]:
+        if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if len(inputs) != len(self.inputs):
+            raise ShapeError(f"the model takes {len(self.inputs)} input(s), got {len(inputs)}",
+                             "Model.run")
+        return [check_input(array, info) for array, info in zip(inputs, self.inputs)]
+
+
+def check_input(array, info: TensorInfo) -> np.ndarray:
+    """The array as the model needs it, or a clear error: no silent casts."""
+    where = f"input '{info.name}'"
+    if not isinstance(array, np.ndarray):
+        raise DTypeError(f"expected a numpy array of {info.dtype}, got {type(array).__name__}", where)
+    if array.dtype != info.dtype:
+        raise DTypeError(f"expected dtype {info.dtype}, got {array.dtype} (convert it, e.g. "
+                         f"quantize with scale {info.scale} and zero point {info.zero_point})", where)
+    if tuple(array.shape) != info.shape:
+        raise ShapeError(f"expected shape {list(info.shape)}, got {list(array.shape)}", where)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise DTypeError("contains NaN or infinity", where)
+    return np.ascontiguousarray(array)

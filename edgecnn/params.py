@@ -1,0 +1,127 @@
+"""One frozen, integer-only parameter record per op: the contract between
+lowering and every implementation (reference, Cython core, exported C).
+
+Conventions: zero points are zero points (added as they are, never negated
+into "offsets"); a shift keeps TFLite's sign (positive = left shift);
+weights are int8 numpy arrays in TFLite's layout, biases int32.
+
+The one exception to "integer-only" is `Requant.rounding == "float"`, which
+exists only to reproduce LiteRT's BUILTIN_REF FULLY_CONNECTED, whose
+reference kernel requantizes in floating point (QUANT-NOTES C4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Requant:
+    """int32 accumulator -> output domain: acc * multiplier * 2^(shift-31), rounded.
+
+    multiplier/shift are int32 arrays with one entry per output channel (or
+    one entry for a per-tensor layer). rounding: "double" | "single" | "float";
+    for "float", `real_scale` (float64 per channel) is used instead.
+    """
+    multiplier: np.ndarray
+    shift: np.ndarray
+    rounding: str = "double"
+    real_scale: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2DParams:
+    input_zero_point: int
+    output_zero_point: int
+    stride: tuple[int, int]          # (h, w)
+    dilation: tuple[int, int]        # (h, w)
+    padding: tuple[int, int]         # (top, left); bottom/right follow from the output shape
+    weights: np.ndarray              # int8 [out_channels, kh, kw, in_channels]  (OHWI)
+    bias: np.ndarray                 # int32 [out_channels]
+    requant: Requant
+    activation_min: int
+    activation_max: int
+
+
+@dataclass(frozen=True, eq=False)
+class DepthwiseConv2DParams:
+    input_zero_point: int
+    output_zero_point: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: tuple[int, int]
+    depth_multiplier: int            # output channel = input channel * depth_multiplier + m
+    weights: np.ndarray              # int8 [kh, kw, in_channels * depth_multiplier]
+    bias: np.ndarray                 # int32 [out_channels]
+    requant: Requant
+    activation_min: int
+    activation_max: int
+
+
+@dataclass(frozen=True, eq=False)
+class Pool2DParams:
+    filter_size: tuple[int, int]     # (h, w)
+    stride: tuple[int, int]
+    padding: tuple[int, int]         # (top, left)
+    activation_min: int
+    activation_max: int
+
+
+@dataclass(frozen=True, eq=False)
+class FullyConnectedParams:
+    input_zero_point: int
+    output_zero_point: int
+    weights: np.ndarray              # int8 [out_features, in_features]
+    bias: np.ndarray                 # int32 [out_features]
+    requant: Requant
+    activation_min: int
+    activation_max: int
+
+
+@dataclass(frozen=True, eq=False)
+class AddParams:
+    """ADD int8 (add_common.cc): both inputs brought to a shared scale 2^-left_shift * twice_max."""
+    input1_zero_point: int
+    input2_zero_point: int
+    output_zero_point: int
+    left_shift: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_multiplier: int
+    input2_shift: int
+    output_multiplier: int
+    output_shift: int
+    activation_min: int
+    activation_max: int
+    rounding: str = "double"
+
+
+@dataclass(frozen=True, eq=False)
+class PadParams:
+    paddings: tuple[tuple[int, int], ...]   # (before, after) per dimension
+    pad_value: int
+
+
+@dataclass(frozen=True, eq=False)
+class ReshapeParams:
+    output_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ConcatenationParams:
+    axis: int                        # non-negative
+
+
+@dataclass(frozen=True, eq=False)
+class SpaceToBatchParams:
+    block_shape: tuple[int, int]
+    paddings: tuple[tuple[int, int], tuple[int, int]]
+    pad_value: int
+
+
+@dataclass(frozen=True, eq=False)
+class BatchToSpaceParams:
+    block_shape: tuple[int, int]
+    crops: tuple[tuple[int, int], tuple[int, int]]

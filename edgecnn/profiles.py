@@ -1,0 +1,38 @@
+"""Rounding profiles: which TFLite runtime's arithmetic edgecnn reproduces.
+
+TFLite's runtimes do not agree with each other byte for byte, so "bit-exact
+with TFLite" needs a named oracle. Each profile is the set of per-op choices
+that reproduces one of them exactly (see README, "Rounding profiles").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    oracle: str                 # what this profile reproduces byte for byte
+    rounding: str               # requantization of conv, depthwise, ADD, MEAN...: "double" | "single"
+    fully_connected: str        # "fixed" (multiplier/shift) or "float" (LiteRT reference kernel)
+    kernel_variant: str         # variant of the fixed-point special ops (softmax, logistic...)
+
+
+PROFILES = {
+    "tflm": Profile("tflm", "tflite-micro (its Python interpreter, reference kernels)",
+                    rounding="double", fully_connected="fixed", kernel_variant="tflm"),
+    "litert-ref": Profile("litert-ref", "ai-edge-litert with OpResolverType.BUILTIN_REF",
+                          rounding="double", fully_connected="float", kernel_variant="litert-ref"),
+}
+
+DEFAULT_PROFILE = "tflm"
+
+
+def get_profile(name: str) -> Profile:
+    from .errors import EdgecnnError
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise EdgecnnError(f"unknown profile {name!r}; choose one of "
+                           f"{', '.join(sorted(PROFILES))}", "edgecnn.load") from None

@@ -1,0 +1,1 @@
+"""Firmware export: a model as C99 for microcontrollers."""

@@ -1,0 +1,1 @@
+"""The numpy reference kernels: the specification of edgecnn's arithmetic."""

@@ -1,0 +1,264 @@
+"""The quantization arithmetic of TFLite int8 inference: the one home for it.
+
+Every other implementation (the Cython core, the exported C runtime) has a twin
+of each function here under the same name, with a comment pointing back.
+
+Conventions (TFLite's, kept everywhere in edgecnn):
+  real = scale * (q - zero_point)
+  a requantization is (multiplier, shift): multiplier is a Q0.31 int32 in
+  [2^30, 2^31) (or 0), shift keeps TFLite's sign: positive = left shift.
+
+All array functions work on int64 numpy arrays holding int32 values, so that
+products of two int32 values are exact, and return int64 arrays holding int32
+values. Sources are the TFLite/tflite-micro files named in each docstring; see
+also ../shared/QUANT-NOTES.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+# Rounding profiles of a requantization (a field of every Requant record).
+DOUBLE_ROUNDING = "double"  # gemmlowp: SRDHM then RoundingDivideByPOT (TFLM, TFLite reference)
+SINGLE_ROUNDING = "single"  # TFLITE_SINGLE_ROUNDING: one rounding, ties towards +inf
+ROUNDINGS = (DOUBLE_ROUNDING, SINGLE_ROUNDING)
+
+
+# --------------------------------------------------------------------------
+# Scalars: float scale -> fixed point, computed once at lowering time
+# --------------------------------------------------------------------------
+
+def round_half_away(x: float) -> int:
+    """C's round()/TfLiteRound: ties away from zero (Python's round() is banker's)."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplier (tensorflow/lite/kernels/internal/quantization_util.cc).
+
+    Splits a positive double m into q_fixed * 2^(shift - 31) with q_fixed a
+    Q0.31 value in [2^30, 2^31). Multipliers too small to represent (shift
+    below -31) are flushed to (0, 0), exactly as TFLite does.
+    """
+    if real_multiplier < 0:
+        raise ValueError(f"negative multiplier {real_multiplier!r}")
+    if real_multiplier == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real_multiplier)  # q in [0.5, 1)
+    q_fixed = round_half_away(q * (1 << 31))
+    if q_fixed == 1 << 31:  # q rounded up to 1.0
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q_fixed, shift
+
+
+def quantize_multiplier_single_rounding(real_multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplier as built with TFLITE_SINGLE_ROUNDING: shift capped at 30."""
+    q_fixed, shift = quantize_multiplier(real_multiplier)
+    if shift > 30:
+        return INT32_MAX, 30
+    return q_fixed, shift
+
+
+def quantize_scalar_float32(value: float, scale: float, zero_point: int) -> int:
+    """zero_point + TfLiteRound(value / scale), the division done in float32.
+
+    This is how TFLite quantizes the fused activation bounds (kernel_util.cc,
+    CalculateActivationRangeQuantizedImpl), so it must be float32 here too.
+    """
+    quotient = np.float32(value) / np.float32(scale)
+    return zero_point + round_half_away(float(quotient))
+
+
+def activation_range(activation: str, scale: float, zero_point: int,
+                     qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
+    """The [min, max] clamp of a fused activation, in the output's quantized domain."""
+    def q(value):
+        return quantize_scalar_float32(value, scale, zero_point)
+
+    if activation == "NONE":
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, q(0.0)), qmax
+    if activation == "RELU6":
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise ValueError(f"unknown fused activation {activation!r}")
+
+
+# --------------------------------------------------------------------------
+# Arrays: the integer arithmetic of the kernels
+# --------------------------------------------------------------------------
+
+def _as_int64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def wrap_int32(x) -> np.ndarray:
+    """Two's-complement wrap of int64 values to int32 range (what C int32 arithmetic does)."""
+    x = _as_int64(x)
+    return ((x + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def truncating_divide(numerator, denominator) -> np.ndarray:
+    """C integer division: the quotient truncated towards zero (numpy's // floors)."""
+    n = _as_int64(numerator)
+    d = _as_int64(denominator)
+    q = np.abs(n) // np.abs(d)
+    return np.where((n < 0) != (d < 0), -q, q)
+
+
+def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul (gemmlowp fixedpoint.h): a*b / 2^31 rounded.
+
+    The nudge (+2^30, or 1 - 2^30 for negative products) followed by C's
+    truncating division gives floor(a*b / 2^31 + 1/2): ties round up, towards
+    +infinity (-0.5 -> 0, +0.5 -> 1). The only overflow, INT32_MIN * INT32_MIN,
+    saturates to INT32_MAX.
+    """
+    a = _as_int64(a)
+    b = _as_int64(b)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    result = truncating_divide(ab + nudge, 1 << 31)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(overflow, INT32_MAX, result)
+
+
+def rounding_divide_by_pot(x, exponent) -> np.ndarray:
+    """RoundingDivideByPOT (gemmlowp fixedpoint.h): x / 2^exponent, ties away from zero."""
+    x = _as_int64(x)
+    exponent = _as_int64(exponent)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift,
+                                     rounding: str = DOUBLE_ROUNDING) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier (tensorflow/lite/kernels/internal/common.cc).
+
+    x * multiplier * 2^(shift - 31) rounded to an int32. `multiplier` and
+    `shift` may be scalars or arrays broadcasting against x (per channel).
+
+    double rounding (default of TFLite and tflite-micro): a rounding
+    high-multiply, then a rounding right shift: two roundings.
+    single rounding (TFLITE_SINGLE_ROUNDING): one 64-bit product, one
+    rounding with ties towards +infinity.
+    """
+    x = _as_int64(x)
+    multiplier = _as_int64(multiplier)
+    shift = _as_int64(shift)
+    if rounding == DOUBLE_ROUNDING:
+        left = np.maximum(shift, 0)
+        right = np.maximum(-shift, 0)
+        # TFLite does x * (1 << left) in int32 unchecked; C wraps in practice.
+        shifted = wrap_int32(x << left)
+        high = saturating_rounding_doubling_high_mul(shifted, multiplier)
+        return rounding_divide_by_pot(high, right)
+    if rounding == SINGLE_ROUNDING:
+        total_shift = 31 - shift
+        rounder = np.int64(1) << (total_shift - 1)
+        return wrap_int32((x * multiplier + rounder) >> total_shift)
+    raise ValueError(f"unknown rounding {rounding!r}")
+
+
+def saturate_cast(x, dtype) -> np.ndarray:
+    """Clamp to the range of an integer dtype and cast."""
+    info = np.iinfo(dtype)
+    return np.clip(x, info.min, info.max).astype(dtype)
+
+
+def rounded_average(total, count) -> np.ndarray:
+    """Average-pool rounding (integer_ops/pooling.h): half away from zero, C division."""
+    total = _as_int64(total)
+    count = _as_int64(count)
+    half = count // 2
+    return np.where(total > 0,
+                    truncating_divide(total + half, count),
+                    truncating_divide(total - half, count))
+
+
+# --------------------------------------------------------------------------
+# Bounds checked at lowering
+# --------------------------------------------------------------------------
+
+def accumulator_bound(weights_per_output: np.ndarray, bias) -> int:
+    """Largest |int32 accumulator| a conv/FC output channel can reach.
+
+    |x - zp_in| <= 255 for int8 activations, so |acc| <= 255 * sum|w| + |bias|.
+    TFLite leaves this unchecked (conv.h: "at least 2^16 multiplications
+    without overflow"); lowering refuses a layer above INT32_MAX instead of
+    silently wrapping.
+    """
+    w = np.abs(np.asarray(weights_per_output, dtype=np.int64))
+    per_channel = 255 * w.reshape(w.shape[0], -1).sum(axis=1)
+    per_channel = per_channel + np.abs(np.asarray(bias, dtype=np.int64))
+    return int(per_channel.max()) if per_channel.size else 0
+
+
+def requantize(acc, requant, channel_axis: int = -1) -> np.ndarray:
+    """Apply a `Requant` record to int32 accumulators (per channel along `channel_axis`).
+
+    "double"/"single": multiply_by_quantized_multiplier above.
+    "float": LiteRT's BUILTIN_REF fully-connected requantization, which
+    scales in floating point (see `requantize_float`).
+    """
+    acc = _as_int64(acc)
+    shape = [1] * acc.ndim
+    if acc.ndim:
+        shape[channel_axis] = -1
+    if requant.rounding == "float":
+        return requantize_float(acc, np.asarray(requant.real_scale).reshape(shape))
+    multiplier = np.asarray(requant.multiplier, dtype=np.int64).reshape(shape)
+    shift = np.asarray(requant.shift, dtype=np.int64).reshape(shape)
+    return multiply_by_quantized_multiplier(acc, multiplier, shift, requant.rounding)
+
+
+def requantize_float(acc, real_scale) -> np.ndarray:
+    """round(acc * real_scale) in double precision, ties away from zero.
+
+    LiteRT's reference FULLY_CONNECTED (internal/reference/integer_ops/
+    fully_connected.h, float-scale overload) scales the accumulator by
+    input_scale * weight_scale / output_scale in floating point.
+    """
+    scaled = _as_int64(acc).astype(np.float64) * np.asarray(real_scale, dtype=np.float64)
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    return wrap_int32(np.clip(rounded, -2.0**62, 2.0**62).astype(np.int64))
+
+
+def clamp_to_output(requantized, zero_point: int, act_min: int, act_max: int,
+                    dtype=np.int8) -> np.ndarray:
+    """Add the output zero point and clamp to the activation range (the last step of every op)."""
+    return np.clip(_as_int64(requantized) + zero_point, act_min, act_max).astype(dtype)
+
+
+# --------------------------------------------------------------------------
+# Geometry shared by convolutions and pooling
+# --------------------------------------------------------------------------
+
+def output_size_and_padding(padding: str, size: int, filter_size: int, stride: int,
+                            dilation: int = 1) -> tuple[int, int]:
+    """(output size, padding before) along one axis, as TFLite's ComputePaddingHeightWidth.
+
+    SAME pads so that out = ceil(size / stride); when the total padding is
+    odd the extra row/column goes after (bottom/right).
+    """
+    extent = (filter_size - 1) * dilation + 1
+    if padding == "SAME":
+        out = (size + stride - 1) // stride
+    elif padding == "VALID":
+        out = (size - extent + stride) // stride
+    else:
+        raise ValueError(f"unknown padding {padding!r}")
+    total = max((out - 1) * stride + extent - size, 0)
+    return out, total // 2

@@ -1,0 +1,143 @@
+"""The TFLite oracles and the bit-exact comparison helpers used by the tests.
+
+Oracles (test-only dependencies, never imported by the library):
+  tflm        tflite-micro's Python interpreter (reference kernels, double rounding)
+  litert-ref  ai-edge-litert with OpResolverType.BUILTIN_REF (reference kernels)
+  xnnpack     ai-edge-litert with its default resolver (XNNPACK delegate)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DIRS = [os.path.join(ROOT, "tests", "models"), os.path.join(ROOT, "examples")]
+
+
+def all_models() -> list[str]:
+    """Every committed .tflite model, relative to the repository root, sorted."""
+    found = []
+    for top in MODEL_DIRS:
+        found += glob.glob(os.path.join(top, "**", "*.tflite"), recursive=True)
+    return sorted(os.path.relpath(p, ROOT) for p in found)
+
+
+def read(path: str) -> bytes:
+    with open(os.path.join(ROOT, path), "rb") as f:
+        return f.read()
+
+
+def random_input(info, rng: np.random.Generator) -> np.ndarray:
+    """A random input covering the dtype's whole range, both ends included."""
+    dtype = np.dtype(info.dtype)
+    if dtype.kind in "iu":
+        lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+        x = rng.integers(lo, hi + 1, size=info.shape, dtype=np.int64)  # high is exclusive: +1
+        flat = x.reshape(-1)
+        if flat.size >= 2:  # make sure both extremes are always present
+            flat[0], flat[-1] = lo, hi
+        return x.astype(dtype)
+    # float input: the real range the quantized input can represent, plus a margin
+    # that exercises saturation in QUANTIZE.
+    scale = info.scale or 1.0 / 128
+    lo = scale * (-128 - info.zero_point) * 1.1
+    hi = scale * (127 - info.zero_point) * 1.1
+    return rng.uniform(lo, hi, size=info.shape).astype(dtype)
+
+
+# -- oracles ------------------------------------------------------------------------
+
+def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], all_tensors=False):
+    from tflite_micro.python.tflite_micro import runtime
+    config = (runtime.InterpreterConfig.kPreserveAllTensors if all_tensors
+              else runtime.InterpreterConfig.kAllocationRecording)
+    interp = runtime.Interpreter.from_bytes(model_bytes, intrepreter_config=config)
+    for i, x in enumerate(inputs):
+        interp.set_input(x, i)
+    interp.invoke()
+    if all_tensors:
+        return lambda index: np.array(interp.GetTensor(index, 0), copy=True)
+    outputs = []
+    i = 0
+    while True:
+        try:
+            outputs.append(np.array(interp.get_output(i), copy=True))
+        except (IndexError, RuntimeError, ValueError):
+            break
+        i += 1
+    return outputs
+
+
+def _litert(model_bytes: bytes, resolver: str, all_tensors: bool, num_threads=1):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    kind = {"litert-ref": OpResolverType.BUILTIN_REF,
+            "xnnpack": OpResolverType.AUTO}[resolver]
+    interp = Interpreter(model_content=model_bytes, experimental_op_resolver_type=kind,
+                         experimental_preserve_all_tensors=all_tensors, num_threads=num_threads)
+    interp.allocate_tensors()
+    return interp
+
+
+def run_litert(model_bytes: bytes, inputs: list[np.ndarray], resolver="litert-ref",
+               all_tensors=False):
+    interp = _litert(model_bytes, resolver, all_tensors)
+    for detail, x in zip(interp.get_input_details(), inputs):
+        interp.set_tensor(detail["index"], x)
+    interp.invoke()
+    if all_tensors:
+        return lambda index: np.array(interp.get_tensor(index), copy=True)
+    return [np.array(interp.get_tensor(d["index"]), copy=True)
+            for d in interp.get_output_details()]
+
+
+def run_oracle(oracle: str, model_bytes: bytes, inputs, all_tensors=False):
+    if oracle == "tflm":
+        return run_tflm(model_bytes, inputs, all_tensors)
+    return run_litert(model_bytes, inputs, oracle, all_tensors)
+
+
+# -- comparison -----------------------------------------------------------------------
+
+def mismatch_report(got: np.ndarray, want: np.ndarray) -> str:
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return f"got {got.dtype}{list(got.shape)}, want {want.dtype}{list(want.shape)}"
+    diff = got != want
+    if want.dtype.kind == "f":
+        diff = ~((got == want) | (np.isnan(got) & np.isnan(want)))
+    count = int(diff.sum())
+    first = tuple(int(i) for i in np.argwhere(diff)[0])
+    return (f"{count} of {want.size} values differ; first at index {first}: "
+            f"got {got[first]}, want {want[first]}")
+
+
+def assert_bitexact(got: np.ndarray, want: np.ndarray, what: str = "") -> None:
+    """Equal shape, dtype and every value (float: same values, NaN where NaN)."""
+    __tracebackhide__ = True
+    got = np.asarray(got)
+    want = np.asarray(want)
+    same = got.shape == want.shape and got.dtype == want.dtype and (
+        np.array_equal(got, want, equal_nan=want.dtype.kind == "f"))
+    if not same:
+        raise AssertionError(f"{what}: {mismatch_report(got, want)}")
+
+
+def first_differing_layer(model, model_bytes: bytes, inputs, oracle: str) -> str:
+    """Name the first lowered layer whose output differs from the oracle's tensor."""
+    ours = model.run_layers(inputs)
+    theirs = run_oracle(oracle, model_bytes, inputs, all_tensors=True)
+    for node in model.qgraph.nodes:
+        index = node.outputs[0]
+        try:
+            want = theirs(index)
+        except Exception:  # the oracle may not keep this tensor
+            continue
+        got = ours[index]
+        if got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want):
+            continue
+        name = model.qgraph.tensors[index].name
+        return (f"first differing layer: {node.describe()} writing tensor {index} '{name}': "
+                f"{mismatch_report(got, want)}")
+    return "no single layer differs (outputs differ only at the end?)"
