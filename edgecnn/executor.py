@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import EdgecnnError
+from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
 from .reference import conv2d, depthwise_conv2d, fully_connected, layout, pooling
 
@@ -72,3 +72,16 @@ def _run_node(qgraph: QGraph, node: QNode, inputs: list[np.ndarray]) -> np.ndarr
         raise EdgecnnError(f"kernel produced {out.dtype}{list(out.shape)}, the model declares "
                            f"{expected_dtype}{list(shape)}", node.describe())
     return out
+
+
+# Backend name -> run(qgraph, inputs) -> list of outputs. Compiled backends
+# register themselves here when their module imports.
+BACKENDS: dict[str, Callable] = {"reference": run_reference}
+
+
+def get_backend(name: str) -> Callable:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise BackendUnavailableError(f"unknown backend {name!r}; available: "
+                                      f"{', '.join(sorted(BACKENDS))}", "Model.run") from None

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import executor
-from .errors import BackendUnavailableError, DTypeError, EdgecnnError, ShapeError
+from .errors import DTypeError, EdgecnnError, ShapeError
 from .importer.tflite import load_graph
 from .ir import QGraph, Tensor
 from .lowering import lower
 from .profiles import DEFAULT_PROFILE, get_profile
 
-BACKENDS = ("reference",)
 DEFAULT_BACKEND = "reference"
 
 
@@ -73,12 +72,7 @@ class Model:
         Returns one array for a single-output model, else a list.
         """
         arrays = self._check_inputs(inputs)
-        backend = backend or DEFAULT_BACKEND
-        if backend == "reference":
-            outputs = executor.run_reference(self.qgraph, arrays)
-        else:
-            raise BackendUnavailableError(f"unknown backend {backend!r}; available: "
-                                          f"{', '.join(BACKENDS)}", "Model.run")
+        outputs = executor.get_backend(backend or DEFAULT_BACKEND)(self.qgraph, arrays)
         return outputs[0] if len(outputs) == 1 else outputs
 
     def run_layers(self, inputs) -> dict[int, np.ndarray]:

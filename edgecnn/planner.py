@@ -1,0 +1,167 @@
+"""Offline memory planning: every activation tensor gets an offset in one arena.
+
+A tensor is live from the step that writes it (graph inputs: before step 0)
+to the last step that reads it (graph outputs: to the end). Two tensors may
+share bytes only if their lifetimes do not overlap. Placement is the greedy
+algorithm tflite-micro uses (greedy_memory_planner.cc): largest buffer first,
+each put at the lowest offset where it overlaps no already-placed buffer that
+is live at the same time. Not optimal in general, optimal on chains.
+
+RESHAPE-like ops move no bytes, so their output aliases their input (one
+buffer, the union of both lifetimes). Per-op scratch is a buffer live during
+that one step only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ArenaTooSmallError
+from .ir import QGraph
+
+ALIASING_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+@dataclass
+class Buffer:
+    name: str
+    size: int
+    first: int              # first step at which it is live
+    last: int               # last step at which it is live
+    alignment: int = 1
+    tensors: list[int] = field(default_factory=list)
+    offset: int = -1
+
+    def overlaps_in_time(self, other: "Buffer") -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def overlaps_in_space(self, other: "Buffer") -> bool:
+        return self.offset < other.offset + other.size and other.offset < self.offset + self.size
+
+
+@dataclass
+class Plan:
+    buffers: list[Buffer]
+    tensor_offsets: dict[int, int]
+    scratch_offsets: dict[int, int]        # step -> offset of that step's scratch
+    arena_size: int
+    lower_bound: int
+    steps: int
+
+    def offset(self, tensor: int) -> int:
+        return self.tensor_offsets[tensor]
+
+    def check(self) -> None:
+        """No two buffers live at the same time share a byte (raises otherwise)."""
+        for i, a in enumerate(self.buffers):
+            if a.offset < 0 or a.offset + a.size > self.arena_size:
+                raise ArenaTooSmallError(f"buffer {a.name} [{a.offset}, {a.offset + a.size}) "
+                                         f"is outside the {self.arena_size}-byte arena", "planner")
+            for b in self.buffers[i + 1:]:
+                if a.size and b.size and a.overlaps_in_time(b) and a.overlaps_in_space(b):
+                    raise ArenaTooSmallError(f"live buffers {a.name} and {b.name} overlap",
+                                             "planner")
+
+    def describe(self, width: int = 64) -> str:
+        """An ASCII picture: one row per step, one column per arena slice.
+
+        Each live buffer is drawn with its own letter over the bytes it holds.
+        """
+        if self.arena_size == 0:
+            return "(empty arena)"
+        per_column = max(1, -(-self.arena_size // width))
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        lines = [f"arena {self.arena_size} bytes (lower bound {self.lower_bound}); "
+                 f"one column = {per_column} bytes"]
+        for step in range(self.steps):
+            row = ["."] * width
+            for k, buf in enumerate(self.buffers):
+                if buf.size and buf.first <= step <= buf.last:
+                    start = buf.offset // per_column
+                    end = max(start + 1, -(-(buf.offset + buf.size) // per_column))
+                    for c in range(start, min(end, width)):
+                        row[c] = letters[k % len(letters)]
+            lines.append(f"step {step:3d} |{''.join(row)}|")
+        lines.append("legend: " + ", ".join(f"{letters[k % len(letters)]}={b.name}({b.size})"
+                                            for k, b in enumerate(self.buffers) if b.size))
+        return "\n".join(lines)
+
+
+def tensor_bytes(qgraph: QGraph, index: int) -> int:
+    t = qgraph.tensors[index]
+    return int(np.prod(t.shape, dtype=np.int64)) * np.dtype(t.dtype).itemsize
+
+
+def plan_memory(qgraph: QGraph, scratch_sizes: dict[int, int] | None = None) -> Plan:
+    """Plan one arena for all activations of `qgraph` (+ per-step scratch, in bytes)."""
+    scratch_sizes = scratch_sizes or {}
+    steps = len(qgraph.nodes)
+    buffers = _buffers(qgraph, steps)
+    for step, size in sorted(scratch_sizes.items()):
+        if size > 0:
+            buffers.append(Buffer(f"scratch@{step}", int(size), step, step, alignment=4))
+    _place_greedy(buffers)
+    arena = max((b.offset + b.size for b in buffers), default=0)
+    offsets = {t: b.offset for b in buffers for t in b.tensors}
+    scratch = {b.first: b.offset for b in buffers if not b.tensors}
+    plan = Plan(buffers, offsets, scratch, arena, lower_bound(buffers, steps), steps)
+    plan.check()
+    return plan
+
+
+def _buffers(qgraph: QGraph, steps: int) -> list[Buffer]:
+    owner: dict[int, Buffer] = {}
+    buffers: list[Buffer] = []
+
+    def new_buffer(tensor: int, first: int) -> Buffer:
+        t = qgraph.tensors[tensor]
+        buf = Buffer(f"t{tensor}", tensor_bytes(qgraph, tensor), first, first,
+                     alignment=np.dtype(t.dtype).itemsize, tensors=[tensor])
+        buffers.append(buf)
+        owner[tensor] = buf
+        return buf
+
+    for t in qgraph.inputs:
+        new_buffer(t, 0)
+    for step, node in enumerate(qgraph.nodes):
+        for t in node.inputs:
+            owner[t].last = max(owner[t].last, step)
+        src = node.inputs[0] if node.inputs else None
+        if (node.op in ALIASING_OPS and src is not None and src not in qgraph.outputs
+                and src not in qgraph.inputs):
+            buf = owner[src]          # same bytes, new shape: nothing to copy
+            buf.tensors.append(node.outputs[0])
+            owner[node.outputs[0]] = buf
+        else:
+            for t in node.outputs:
+                new_buffer(t, step)
+    for t in qgraph.outputs:
+        owner[t].last = steps
+    return buffers
+
+
+def _align(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
+
+
+def _place_greedy(buffers: list[Buffer]) -> None:
+    placed: list[Buffer] = []
+    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.name)):
+        live = sorted((p for p in placed if p.overlaps_in_time(buf)), key=lambda p: p.offset)
+        offset = 0
+        for other in live:
+            if offset + buf.size <= other.offset:
+                break
+            offset = max(offset, _align(other.offset + other.size, buf.alignment))
+        buf.offset = _align(offset, buf.alignment)
+        placed.append(buf)
+
+
+def lower_bound(buffers: list[Buffer], steps: int) -> int:
+    """The largest total size of buffers live at one step: no plan can be smaller."""
+    best = 0
+    for step in range(steps + 1):
+        best = max(best, sum(b.size for b in buffers if b.first <= step <= b.last))
+    return best
