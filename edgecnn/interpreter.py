@@ -18,6 +18,12 @@ from .ir import Tensor
 from .profiles import DEFAULT_PROFILE
 
 
+def _asks_for_reference_kernels(resolver_type) -> bool:
+    """True for LiteRT's/tflite-runtime's OpResolverType.BUILTIN_REF (any enum class)."""
+    name = getattr(resolver_type, "name", None) or str(resolver_type or "")
+    return name.rsplit(".", 1)[-1] == "BUILTIN_REF"
+
+
 class Interpreter:
     def __init__(self, model_path=None, model_content=None, experimental_delegates=None,
                  num_threads=None, experimental_op_resolver_type=None,
@@ -26,6 +32,8 @@ class Interpreter:
         if (model_path is None) == (model_content is None):
             raise EdgecnnError("give exactly one of model_path and model_content", "Interpreter")
         data = _read_model_bytes(model_path if model_path is not None else model_content)
+        if profile == DEFAULT_PROFILE and _asks_for_reference_kernels(experimental_op_resolver_type):
+            profile = "litert-ref"  # the script wants LiteRT's reference kernels: match them
         self._model = load(data, profile=profile)
         self._backend = backend or DEFAULT_BACKEND
         self._num_threads = num_threads

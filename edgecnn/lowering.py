@@ -349,7 +349,8 @@ def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
         multipliers = _conv_multipliers(x, w_scales, y)
     float_scales = None
     if lw.profile.fully_connected == "float":
-        float_scales = EXTRA_LOWERINGS["fc_float_scales"](x.scale, w_scales, y.scale)
+        # LiteRT's reference FC requantizes acc * (in_scale * w_scale / out_scale) in double.
+        float_scales = [float(x.scale) * float(ws) / float(y.scale) for ws in w_scales]
     requant = lw.requant(multipliers, float_scales=float_scales)
     return P.FullyConnectedParams(x.zero_point, y.zero_point, np.ascontiguousarray(weights),
                                   bias, requant, act_min, act_max)

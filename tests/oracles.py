@@ -60,15 +60,13 @@ def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], all_tensors=False):
     interp.invoke()
     if all_tensors:
         return lambda index: np.array(interp.GetTensor(index, 0), copy=True)
-    outputs = []
-    i = 0
-    while True:
-        try:
-            outputs.append(np.array(interp.get_output(i), copy=True))
-        except (IndexError, RuntimeError, ValueError):
-            break
-        i += 1
-    return outputs
+    return [np.array(interp.get_output(i), copy=True) for i in range(_count_outputs(model_bytes))]
+
+
+def _count_outputs(model_bytes: bytes) -> int:
+    """Number of subgraph outputs, read with the flatbuffer schema package (not edgecnn)."""
+    import tflite
+    return tflite.Model.GetRootAsModel(model_bytes, 0).Subgraphs(0).OutputsLength()
 
 
 def _litert(model_bytes: bytes, resolver: str, all_tensors: bool, num_threads=1):

@@ -41,6 +41,7 @@ _PARSE_ERRORS = (IndexError, struct.error, ValueError, TypeError, OverflowError,
                  UnicodeDecodeError, AttributeError, RecursionError, MemoryError)
 
 _MAX_RANK = 8
+_MAX_ELEMENTS = 2**31 - 1  # what an int32 index (and every TFLite kernel) can address
 
 
 def load_graph(model: bytes | bytearray | memoryview) -> Graph:
@@ -162,6 +163,8 @@ class _Reader:
         if any(d < 0 for d in shape):
             raise ModelFormatError(f"shape {shape} has a negative dimension (dynamic shapes "
                                    "are not supported)", where)
+        if int(np.prod(shape, dtype=np.float64)) > _MAX_ELEMENTS:
+            raise ModelFormatError(f"shape {shape} has more than {_MAX_ELEMENTS} elements", where)
         signature = self._int_vector(t.ShapeSignatureAsNumpy(), f"{where} shape signature")
         if len(signature) != len(shape):
             signature = shape

@@ -1,0 +1,82 @@
+"""Image -> model input: decode with Pillow, fit to the input tensor, quantize.
+
+The steps, in order (what `edgecnn run` does to every image):
+  1. decode (any format Pillow reads), apply the EXIF orientation;
+  2. convert to the model's channels: 1 -> grey ("L"), 3 -> "RGB";
+  3. optionally center-crop to a fraction of the shorter side, then resize to
+     the input's height x width (bilinear);
+  4. by input dtype: uint8 -> the pixels as they are; float32 -> (pixel - mean) / std;
+     int8 -> (pixel - mean) / std quantized with the input's own scale and zero
+     point: clamp(round_half_away(value / scale) + zero_point, -128, 127).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import EdgecnnError
+
+SUPPORTED_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm", ".pbm"}
+
+
+class ImageInputError(EdgecnnError):
+    """An image cannot be read or turned into the model's input."""
+
+
+def load_image(path: str):
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    try:
+        image = Image.open(path)
+        image.load()
+    except FileNotFoundError:
+        raise ImageInputError("no such file", path) from None
+    except IsADirectoryError:
+        raise ImageInputError("is a directory, not an image", path) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageInputError(f"not an image Pillow can decode ({exc.__class__.__name__})",
+                              path) from None
+    if image.mode not in SUPPORTED_MODES:
+        raise ImageInputError(f"image mode {image.mode!r} is not supported (use 8-bit grey, "
+                              "RGB or palette images)", path)
+    return ImageOps.exif_transpose(image)
+
+
+def fit_to_input(image, height: int, width: int, channels: int, center_crop: float | None = None):
+    from PIL import Image
+    if channels not in (1, 3):
+        raise ImageInputError(f"the model takes {channels} channels; images give 1 or 3")
+    image = image.convert("L" if channels == 1 else "RGB")
+    if center_crop:
+        side = int(round(min(image.size) * center_crop))
+        left = (image.width - side) // 2
+        top = (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BILINEAR)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return pixels.reshape(height, width, channels)
+
+
+def to_input_tensor(pixels: np.ndarray, info, mean: float, std: float) -> np.ndarray:
+    """uint8 pixels [H, W, C] -> an array matching `info` (a TensorInfo), batch 1."""
+    dtype = np.dtype(info.dtype)
+    if dtype == np.uint8:
+        data = pixels
+    else:
+        real = (pixels.astype(np.float32) - np.float32(mean)) / np.float32(std)
+        if dtype == np.float32:
+            data = real
+        elif dtype == np.int8:
+            q = np.floor(np.abs(real / np.float32(info.scale)) + 0.5) * np.sign(real)
+            data = np.clip(q + info.zero_point, -128, 127).astype(np.int8)
+        else:
+            raise ImageInputError(f"cannot feed an image to a {dtype} input")
+    return np.ascontiguousarray(data.reshape(info.shape).astype(dtype))
+
+
+def dequantize_output(values: np.ndarray, info) -> np.ndarray:
+    if np.dtype(info.dtype).kind == "f":
+        return values.astype(np.float32).reshape(-1)
+    return ((values.astype(np.float32) - info.zero_point) * np.float32(info.scale)).reshape(-1)
