@@ -1,0 +1,66 @@
+"""Hand-built one-op models with exact scales, where rounding rules show.
+
+A multiplier of exactly 0.5 (or 0.25, 0.375) turns many accumulators into
+rounding ties, the cases that separate the rounding rules:
+  - tflite-micro and LiteRT BUILTIN_REF: double rounding (SRDHM ties up, then
+    RoundingDivideByPOT ties away from zero) == edgecnn profile "tflm";
+  - LiteRT's default XNNPACK path on x86: float32 scale, ties to even.
+The modelbuilder writes the files; the oracles judge them.
+"""
+
+import numpy as np
+import pytest
+
+import edgecnn
+from modelbuilder import conv2d_model
+from oracles import assert_bitexact, run_oracle
+
+RAMP = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
+
+
+def tie_model(weight_scale, input_zp, output_zp=0, activation="NONE", weight=1):
+    w = np.full((1, 1, 1, 1), weight, np.int8)
+    return conv2d_model((1, 16, 16, 1), w, np.zeros(1, np.int32), input_scale=1.0,
+                        input_zp=input_zp, weight_scales=[weight_scale], output_scale=1.0,
+                        output_zp=output_zp, output_hw=(16, 16), padding="VALID",
+                        activation=activation)
+
+
+CASES = [(0.5, 0, 0), (0.25, 3, -7), (0.375, -5, 10), (0.5, -128, 127), (0.5, 127, -128),
+         (2.0, 0, 0), (3.0, 10, 0)]  # the last two: multipliers > 1, a left shift
+
+
+@pytest.mark.parametrize("oracle", ["tflm", "litert-ref"])
+@pytest.mark.parametrize("weight_scale,input_zp,output_zp", CASES)
+def test_ties_follow_double_rounding(weight_scale, input_zp, output_zp, oracle):
+    data = tie_model(weight_scale, input_zp, output_zp)
+    got = edgecnn.load(data, profile="tflm").run(RAMP)
+    want = run_oracle(oracle, data, [RAMP])[0]
+    assert_bitexact(got, want, f"scale {weight_scale} zp {input_zp}/{output_zp} vs {oracle}")
+
+
+@pytest.mark.parametrize("activation", ["RELU", "RELU6", "RELU_N1_TO_1"])
+def test_fused_activation_clamps(activation):
+    data = tie_model(0.05, 0, -20, activation=activation, weight=7)
+    got = edgecnn.load(data).run(RAMP)
+    assert_bitexact(got, run_oracle("tflm", data, [RAMP])[0], activation)
+    assert len(np.unique(got)) < 256  # the clamp is active somewhere
+
+
+def test_double_rounding_differs_from_single_on_ties():
+    """First principles: 0.25 = 2^30 * 2^(-1-31), and acc = -130 gives exactly -32.5.
+    Double rounding: SRDHM(-130, 2^30) = -130 * 2^30 / 2^31 = -65 exactly, then
+    RoundingDivideByPOT(-65, 1) = -32.5 -> -33 (ties away from zero).
+    Single rounding: floor(-32.5 + 0.5) = -32 (ties up)."""
+    from edgecnn.reference import quant
+    assert int(quant.multiply_by_quantized_multiplier(-130, 2**30, -1, "double")) == -33
+    assert int(quant.multiply_by_quantized_multiplier(-130, 2**30, -1, "single")) == -32
+
+
+def test_xnnpack_rounds_ties_to_even_on_this_machine():
+    """Records the third behaviour (not an edgecnn profile yet): XNNPACK's float
+    requantization rounds -63.5 to -64 and 62.5 to 62, where TFLite rounds 62.5 up."""
+    data = tie_model(0.5, 0)
+    xnn = run_oracle("xnnpack", data, [RAMP])[0].astype(np.int64).reshape(-1)
+    acc = RAMP.astype(np.int64).reshape(-1)
+    assert np.array_equal(xnn, np.rint(acc * 0.5).astype(np.int64))  # numpy rint: half to even
