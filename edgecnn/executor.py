@@ -13,7 +13,8 @@ import numpy as np
 
 from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
-from .reference import conv2d, depthwise_conv2d, fully_connected, layout, pooling
+from .reference import (activations, conv2d, depthwise_conv2d, elementwise, fully_connected,
+                        layout, pooling, quantize, reduce)
 
 
 def _one(kernel: Callable) -> Callable:
@@ -39,6 +40,16 @@ REFERENCE_KERNELS: dict[str, Callable] = {
     "CONCATENATION": _many(layout.concatenation),
     "SPACE_TO_BATCH_ND": _one(layout.space_to_batch_nd),
     "BATCH_TO_SPACE_ND": _one(layout.batch_to_space_nd),
+    "SOFTMAX": _one(activations.softmax),
+    "LOGISTIC": _one(activations.logistic),
+    "HARD_SWISH": _one(activations.hard_swish),
+    "RELU": _one(activations.relu),
+    "RELU6": _one(activations.relu),
+    "RELU_N1_TO_1": _one(activations.relu),
+    "MEAN": _one(reduce.mean),
+    "ADD": _many(elementwise.add),
+    "QUANTIZE": _one(quantize.quantize),
+    "DEQUANTIZE": _one(quantize.dequantize),
 }
 
 

@@ -8,6 +8,7 @@ and all of them are reported together in one UnsupportedOpError.
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 
 import numpy as np
@@ -444,6 +445,156 @@ def lower_batch_to_space(lw: _Lowering, node: Node) -> P.BatchToSpaceParams:
     return P.BatchToSpaceParams(block, crops)
 
 
+# -- the fixed-point special ops ---------------------------------------------------------
+
+def _require_int8_io(lw: _Lowering, node: Node) -> tuple[Tensor, Tensor]:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    for t, role in ((x, "input"), (y, "output")):
+        lw.require_dtype(t, role, "int8")
+        lw.require_quantized(t, role)
+    return x, y
+
+
+def _require_output_quantization(y: Tensor, scale: float, zero_point: int) -> None:
+    if y.scale != float(np.float32(scale)) or y.zero_point != zero_point:
+        raise Unsupported(f"output must be quantized with scale {scale} and zero point "
+                          f"{zero_point} (got {y.scale}, {y.zero_point})")
+
+
+def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
+    x, y = _require_int8_io(lw, node)
+    _require_output_quantization(y, 1 / 256, -128)
+    lw.check_shape(node, x.shape)
+    bits = 5  # reference.activations.SOFTMAX_DIFF_INTEGER_BITS
+    # PreprocessSoftmaxScaling: beta * input_scale in Q5.26 units, capped to int32.
+    real = min(float(node.options.get("beta", 1.0)) * float(x.scale) * (1 << (31 - bits)),
+               2.0**31 - 1.0)
+    multiplier, left_shift = quant.quantize_multiplier(real)
+    if left_shift < 0:
+        raise Unsupported(f"beta * input scale {real / (1 << (31 - bits)):.3g} is too small")
+    radius = quant.input_radius(bits, left_shift)
+    return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point)
+
+
+def lower_logistic(lw: _Lowering, node: Node) -> P.LogisticParams:
+    x, y = _require_int8_io(lw, node)
+    _require_output_quantization(y, 1 / 256, -128)
+    lw.check_shape(node, x.shape)
+    bits = 4  # reference.activations.LOGISTIC_INPUT_INTEGER_BITS
+    # logistic_common.cc: frexp + round, *without* QuantizeMultiplier's 2^31 fix-up.
+    q, left_shift = math.frexp(float(x.scale) * (1 << (31 - bits)))
+    multiplier = int(quant.wrap_int32(quant.round_half_away(q * (1 << 31))))
+    return P.LogisticParams(x.zero_point, quant.input_radius(bits, left_shift), multiplier,
+                            left_shift)
+
+
+def lower_hard_swish(lw: _Lowering, node: Node) -> P.HardSwishParams:
+    x, y = _require_int8_io(lw, node)
+    lw.check_shape(node, x.shape)
+    f32 = np.float32
+    hires_input_scale = f32(1.0 / 128.0) * f32(x.scale)          # float32 arithmetic, as TFLite
+    output_multiplier = hires_input_scale / f32(y.scale)
+    reluish_multiplier = hires_input_scale / f32(3.0 / 32768.0)
+    out_m, out_exp = quant.quantize_multiplier(float(output_multiplier))
+    relu_m, relu_exp = quant.quantize_multiplier(float(reluish_multiplier))
+    if out_exp > 0:
+        raise Unsupported("output scale smaller than input scale / 128")
+    return P.HardSwishParams(x.zero_point, y.zero_point, quant.downscale_multiplier_to_int16(out_m),
+                             out_exp, quant.downscale_multiplier_to_int16(relu_m), relu_exp)
+
+
+RELU_BOUNDS = {"RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+
+
+def lower_relu(lw: _Lowering, node: Node) -> P.ReluParams:
+    x, y = _require_int8_io(lw, node)
+    lw.check_shape(node, x.shape)
+    low, high = RELU_BOUNDS[node.op]
+    if node.op == "RELU6" and lw.profile.kernel_variant == "tflm":
+        # tflite-micro's Relu6Quantized clamps the raw input between the input's
+        # quantized 0 and 6; it assumes (does not rescale to) the output scale.
+        top = min(127, max(-128, x.zero_point + quant.round_half_away(
+            float(np.float32(6.0) / np.float32(x.scale)))))
+        return P.ReluParams(x.zero_point, y.zero_point, 0, 0, x.zero_point, top, rescale=False)
+    multiplier, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+    act_min = max(-128, quant.quantize_scalar_float32(low, y.scale, y.zero_point))
+    act_max = 127 if high is None else min(127, quant.quantize_scalar_float32(high, y.scale,
+                                                                              y.zero_point))
+    return P.ReluParams(x.zero_point, y.zero_point, multiplier, shift, act_min, act_max)
+
+
+def lower_mean(lw: _Lowering, node: Node) -> P.MeanParams:
+    x, y = _require_int8_io(lw, node)
+    rank = len(x.shape)
+    raw_axes = np.asarray(lw.constant(node, 1, "axes"), dtype=np.int64).reshape(-1)
+    if np.any(raw_axes < -rank) or np.any(raw_axes >= rank):
+        raise ModelFormatError(f"axes {raw_axes.tolist()} out of range for rank {rank}",
+                               node.describe())
+    axes = tuple(sorted({int(a) % rank for a in raw_axes}))
+    keep_dims = bool(node.options.get("keep_dims", False))
+    kept = [1 if i in axes else d for i, d in enumerate(x.shape)]
+    lw.check_shape(node, tuple(kept) if keep_dims else tuple(d for i, d in enumerate(x.shape)
+                                                               if i not in axes))
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if count == 0:
+        raise ModelFormatError("mean over an empty axis", node.describe())
+    if lw.same_quantization(x, y):
+        return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, 0, 0,
+                            requantize=False)
+    multiplier, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+    multiplier, shift = quant.fold_division_into_multiplier(multiplier, shift, count)
+    return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, multiplier, shift)
+
+
+def lower_add(lw: _Lowering, node: Node) -> P.AddParams:
+    a, b, y = lw.tensor(node, 0, "input 1"), lw.tensor(node, 1, "input 2"), lw.output(node)
+    for t, role in ((a, "input 1"), (b, "input 2"), (y, "output")):
+        lw.require_dtype(t, role, "int8")
+        lw.require_quantized(t, role)
+        if t.is_constant and role != "output":
+            raise Unsupported(f"{role} is a constant")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ModelFormatError(f"shapes {a.shape} and {b.shape} do not broadcast",
+                               node.describe()) from None
+    lw.check_shape(node, tuple(shape))
+    left_shift = 20
+    twice_max = 2 * max(float(a.scale), float(b.scale))
+    pairs = [quant.quantize_multiplier(m) for m in
+             (float(a.scale) / twice_max, float(b.scale) / twice_max,
+              twice_max / ((1 << left_shift) * float(y.scale)))]
+    if any(shift > 0 for _, shift in pairs):
+        raise Unsupported("output scale too small for the 2^20 headroom of int8 ADD")
+    act_min, act_max = lw.activation(node, y)
+    (m1, s1), (m2, s2), (mo, so) = pairs
+    return P.AddParams(a.zero_point, b.zero_point, y.zero_point, left_shift, m1, s1, m2, s2,
+                       mo, so, act_min, act_max, lw.profile.rounding)
+
+
+def lower_quantize(lw: _Lowering, node: Node) -> P.QuantizeParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    lw.require_dtype(y, "output", "int8", "uint8")
+    lw.require_quantized(y, "output")
+    lw.check_shape(node, x.shape)
+    if x.dtype == "float32":
+        return P.QuantizeParams(y.zero_point, y.dtype, scale=float(y.scale))
+    lw.require_dtype(x, "input", "int8", "uint8", "float32")
+    lw.require_quantized(x, "input")
+    multiplier, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+    return P.QuantizeParams(y.zero_point, y.dtype, input_zero_point=x.zero_point,
+                            multiplier=multiplier, shift=shift)
+
+
+def lower_dequantize(lw: _Lowering, node: Node) -> P.DequantizeParams:
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    lw.require_dtype(x, "input", "int8", "uint8")
+    lw.require_dtype(y, "output", "float32")
+    lw.require_quantized(x, "input")
+    lw.check_shape(node, x.shape)
+    return P.DequantizeParams(float(x.scale), x.zero_point)
+
+
 LOWERINGS = {
     "CONV_2D": lower_conv2d,
     "DEPTHWISE_CONV_2D": lower_depthwise_conv2d,
@@ -458,4 +609,14 @@ LOWERINGS = {
     "CONCATENATION": lower_concatenation,
     "SPACE_TO_BATCH_ND": lower_space_to_batch,
     "BATCH_TO_SPACE_ND": lower_batch_to_space,
+    "SOFTMAX": lower_softmax,
+    "LOGISTIC": lower_logistic,
+    "HARD_SWISH": lower_hard_swish,
+    "RELU": lower_relu,
+    "RELU6": lower_relu,
+    "RELU_N1_TO_1": lower_relu,
+    "MEAN": lower_mean,
+    "ADD": lower_add,
+    "QUANTIZE": lower_quantize,
+    "DEQUANTIZE": lower_dequantize,
 }

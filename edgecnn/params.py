@@ -125,3 +125,89 @@ class SpaceToBatchParams:
 class BatchToSpaceParams:
     block_shape: tuple[int, int]
     crops: tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True, eq=False)
+class SoftmaxParams:
+    """SOFTMAX int8 (reference_ops::Softmax): exp in gemmlowp fixed point.
+
+    (x - max) * beta * input_scale is brought to Q5.26 by input_multiplier /
+    input_left_shift; differences below diff_min give exp() == 0.
+    """
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+    output_zero_point: int           # -128 for int8 (the output scale is 1/256)
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticParams:
+    """LOGISTIC int8 (reference_integer_ops::Logistic): input in Q4.27, gemmlowp logistic."""
+    input_zero_point: int
+    input_range_radius: int          # |x - zp| >= radius saturates to -128 / 127
+    input_multiplier: int
+    input_left_shift: int
+
+
+@dataclass(frozen=True, eq=False)
+class HardSwishParams:
+    """HARD_SWISH int8 (reference_ops::HardSwish): x * relu6(x + 3) / 6 in int16 fixed point."""
+    input_zero_point: int
+    output_zero_point: int
+    output_multiplier_fixedpoint_int16: int
+    output_multiplier_exponent: int
+    reluish_multiplier_fixedpoint_int16: int
+    reluish_multiplier_exponent: int
+
+
+@dataclass(frozen=True, eq=False)
+class ReluParams:
+    """Standalone RELU / RELU6 / RELU_N1_TO_1 int8.
+
+    rescale=True: out = clamp(zp_out + MBQM(x - zp_in, multiplier, shift)) (TFLM's RELU,
+    LiteRT's RELU and RELU6); rescale=False: out = clamp(x) (TFLM's RELU6, which
+    assumes equal input and output quantization).
+    """
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    activation_min: int
+    activation_max: int
+    rescale: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class MeanParams:
+    """MEAN int8 over some axes (reference_ops::QuantizedMeanOrSum / Mean).
+
+    requantize=True: out = clamp(MBQM(sum - zp_in * n, multiplier, shift) + zp_out), the
+    1/n folded into multiplier/shift; requantize=False (same input and output
+    quantization): out = sum / n with C truncating division.
+    """
+    axes: tuple[int, ...]
+    keep_dims: bool
+    count: int                       # n, elements averaged per output
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    requantize: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizeParams:
+    """QUANTIZE: float32 -> int8/uint8 (AffineQuantize), or int8 <-> uint8 (Requantize)."""
+    output_zero_point: int
+    output_dtype: str
+    scale: float = 0.0               # float input: the output scale (float32 value)
+    input_zero_point: int = 0        # integer input: requantization
+    multiplier: int = 0
+    shift: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class DequantizeParams:
+    """DEQUANTIZE int8/uint8 -> float32: float32(double(scale) * (q - zero_point))."""
+    scale: float
+    zero_point: int

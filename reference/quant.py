@@ -262,3 +262,33 @@ def output_size_and_padding(padding: str, size: int, filter_size: int, stride: i
         raise ValueError(f"unknown padding {padding!r}")
     total = max((out - 1) * stride + extent - size, 0)
     return out, total // 2
+
+
+# --------------------------------------------------------------------------
+# Helpers of the fixed-point special ops (softmax, logistic, hard swish, mean)
+# --------------------------------------------------------------------------
+
+def input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+    """CalculateInputRadius (quantization_util.cc): the largest |input| that does not
+    saturate once scaled into Q(input_integer_bits)."""
+    max_rescaled = (1.0 * ((1 << input_integer_bits) - 1)
+                    * (1 << (total_signed_bits - input_integer_bits)) / (1 << input_left_shift))
+    return int(math.floor(max_rescaled))
+
+
+def downscale_multiplier_to_int16(multiplier: int) -> int:
+    """DownScaleInt32ToInt16Multiplier: a Q0.31 multiplier rounded to Q0.15."""
+    if multiplier >= INT32_MAX - (1 << 15):
+        return 32767
+    return (multiplier + (1 << 15)) >> 16
+
+
+def fold_division_into_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
+    """QuantizedMeanOrSum (reduce.h): fold 1/count into (multiplier, shift).
+
+    The multiplier is scaled up by 2^s (s = floor(log2 count), at most 32 and
+    at most 31 + shift), divided by count with truncation, and s is taken
+    back from the shift.
+    """
+    s = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << s) // count, shift - s

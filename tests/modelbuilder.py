@@ -251,3 +251,20 @@ def conv2d_model(input_shape, weights, bias, *, input_scale, input_zp, weight_sc
     mb.op("CONV_2D", [x, w, bb], [y], **options)
     mb.inputs, mb.outputs = [x], [y]
     return mb.build()
+
+
+def fully_connected_model(weights, bias, *, input_scale, input_zp, weight_scales, output_scale,
+                          output_zp, batch=1, **options) -> bytes:
+    """A one-FULLY_CONNECTED int8 model with exactly these scales and zero points."""
+    mb = ModelBuilder()
+    out_f, in_f = weights.shape
+    x = mb.tensor((batch, in_f), scale=input_scale, zero_point=input_zp)
+    w = mb.tensor(weights.shape, data=weights, scales=tuple(weight_scales),
+                  zero_points=(0,) * len(weight_scales))
+    bias_scales = tuple(input_scale * s for s in weight_scales)
+    bb = mb.tensor((out_f,), "int32", data=bias, scales=bias_scales,
+                   zero_points=(0,) * len(bias_scales))
+    y = mb.tensor((batch, out_f), scale=output_scale, zero_point=output_zp)
+    mb.op("FULLY_CONNECTED", [x, w, bb], [y], **options)
+    mb.inputs, mb.outputs = [x], [y]
+    return mb.build()

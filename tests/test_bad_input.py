@@ -28,6 +28,14 @@ def _operator(buf, i=0):
     return tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0).Operators(i)
 
 
+def _first_operator(buf, condition):
+    sub = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0)
+    for i in range(sub.OperatorsLength()):
+        if condition(sub.Operators(i)):
+            return i, sub.Operators(i)
+    raise AssertionError("no operator satisfies the condition")
+
+
 def _field_position(table, vtable_offset):
     """Byte position of a scalar field of a flatbuffer table."""
     o = table._tab.Offset(vtable_offset)
@@ -98,8 +106,10 @@ def test_random_bit_flips_never_crash(model_bytes):
 
 
 def test_opcode_index_out_of_range(model_bytes):
-    pos = _field_position(_operator(model_bytes), 4)  # Operator.opcode_index
-    with pytest.raises(ModelFormatError, match="opcode index 200 out of range"):
+    # flatbuffers omits fields equal to their default (0): take an op that stores it
+    i, op = _first_operator(model_bytes, lambda op: op._tab.Offset(4) != 0)
+    pos = _field_position(op, 4)  # Operator.opcode_index
+    with pytest.raises(ModelFormatError, match=f"operator {i}: opcode index 200 out of range"):
         edgecnn.load(_patch_int32(model_bytes, pos, 200))
 
 
@@ -111,7 +121,10 @@ def test_tensor_index_out_of_range(model_bytes):
 
 def test_declared_output_shape_disagrees(model_bytes):
     buf = model_bytes
-    op = _operator(buf)
+    conv = tflite.BuiltinOperator.CONV_2D
+    codes = tflite.Model.GetRootAsModel(buf, 0)
+    _, op = _first_operator(buf, lambda op: codes.OperatorCodes(op.OpcodeIndex()).BuiltinCode()
+                            == conv)
     out = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0).Tensors(op.Outputs(0))
     pos = _vector_position(out, 4, 1)  # Tensor.shape[1]
     with pytest.raises(ModelFormatError, match="declared with shape"):

@@ -64,3 +64,29 @@ def test_xnnpack_rounds_ties_to_even_on_this_machine():
     xnn = run_oracle("xnnpack", data, [RAMP])[0].astype(np.int64).reshape(-1)
     acc = RAMP.astype(np.int64).reshape(-1)
     assert np.array_equal(xnn, np.rint(acc * 0.5).astype(np.int64))  # numpy rint: half to even
+
+
+def fc_tie_model():
+    """FC with requantization multiplier exactly 0.5: negative odd accumulators are ties."""
+    from modelbuilder import fully_connected_model
+    w = np.ones((4, 1), np.int8) * np.array([[1], [-1], [3], [-3]], np.int8)
+    return fully_connected_model(w, np.zeros(4, np.int32), input_scale=1.0, input_zp=0,
+                                 weight_scales=[0.5], output_scale=1.0, output_zp=0, batch=256)
+
+
+FC_INPUT = np.arange(-128, 128, dtype=np.int8).reshape(256, 1)
+
+
+def test_fully_connected_profiles_follow_their_oracles_on_ties():
+    """tflite-micro requantizes FC in fixed point (ties up: -1.5 -> -1), LiteRT's reference
+    kernel in floating point (ties away from zero: -1.5 -> -2)."""
+    data = fc_tie_model()
+    tflm = run_oracle("tflm", data, [FC_INPUT])[0]
+    litert = run_oracle("litert-ref", data, [FC_INPUT])[0]
+    assert np.count_nonzero(tflm != litert) > 100  # the oracles really disagree here
+    assert_bitexact(edgecnn.load(data, profile="tflm").run(FC_INPUT), tflm, "tflm profile")
+    assert_bitexact(edgecnn.load(data, profile="litert-ref").run(FC_INPUT), litert,
+                    "litert-ref profile")
+    acc = FC_INPUT.astype(np.int64) * np.array([1, -1, 3, -3])
+    assert np.array_equal(litert, np.clip(np.sign(acc) * np.floor(np.abs(acc) / 2 + 0.5), -128, 127))
+    assert np.array_equal(tflm, np.clip(np.floor(acc / 2 + 0.5), -128, 127))
