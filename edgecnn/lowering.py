@@ -9,6 +9,7 @@ and all of them are reported together in one UnsupportedOpError.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
@@ -46,11 +47,16 @@ class _Lowering:
         self.graph = graph
         self.profile = profile
         self.tensors = graph.tensors
+        # Shapes are propagated from the inputs, as TFLite's Prepare does: a
+        # file's intermediate shapes are hints (the converter leaves e.g. batch
+        # 1 on a SPACE_TO_BATCH_ND output); only the model outputs must agree.
+        self.shapes: dict[int, tuple[int, ...]] = {i: graph.tensors[i].shape for i in graph.inputs}
 
     # -- driver ------------------------------------------------------------
 
     def run(self) -> QGraph:
         dropped = self._shape_only_nodes()
+        shape_data = {t for n in self.graph.nodes if n.index in dropped for t in n.outputs}
         qnodes: list[QNode] = []
         unsupported: list[tuple[int, str]] = []
         for node in self.graph.nodes:
@@ -65,14 +71,16 @@ class _Lowering:
             except Unsupported as exc:
                 unsupported.append((node.index, f"{node.op}: {exc}"))
                 continue
-            inputs = tuple(i for i in node.inputs if i >= 0 and not self.tensors[i].is_constant)
+            inputs = tuple(i for i in node.inputs if i >= 0 and not self.tensors[i].is_constant
+                           and i not in shape_data)
             qnodes.append(QNode(node.index, node.op, inputs, tuple(node.outputs), params))
         if unsupported:
             raise UnsupportedOpError(unsupported)
         self._check_order(qnodes)
         used = {t for n in qnodes for t in n.inputs + n.outputs}
         used |= set(self.graph.inputs) | set(self.graph.outputs)
-        activations = {i: self.tensors[i] for i in sorted(used)}
+        activations = {i: replace(self.tensors[i], shape=self.shapes.get(i, self.tensors[i].shape))
+                       for i in sorted(used)}
         return QGraph(MappingProxyType(activations), tuple(qnodes), self.graph.inputs,
                       self.graph.outputs, self.profile)
 
@@ -123,7 +131,10 @@ class _Lowering:
             if optional:
                 return None
             raise ModelFormatError(f"missing {role} (input {slot})", node.describe())
-        return self.tensors[node.inputs[slot]]
+        t = self.tensors[node.inputs[slot]]
+        if t.index in self.shapes and self.shapes[t.index] != t.shape:
+            t = replace(t, shape=self.shapes[t.index])
+        return t
 
     def output(self, node: Node, slot: int = 0) -> Tensor:
         return self.tensors[node.outputs[slot]]
@@ -152,8 +163,11 @@ class _Lowering:
             raise ModelFormatError(f"{role} {t.describe()} has shape {t.shape}, expected rank {rank}")
 
     def check_shape(self, node: Node, computed: tuple[int, ...]) -> tuple[int, ...]:
-        declared = self.output(node).shape
-        if tuple(declared) != tuple(computed):
+        """Record the computed output shape; a model output must match its declared one."""
+        out = self.output(node)
+        self.shapes[out.index] = tuple(int(d) for d in computed)
+        declared = out.shape
+        if out.index in self.graph.outputs and tuple(declared) != tuple(computed):
             raise ModelFormatError(f"output {self.output(node).describe()} is declared with shape "
                                    f"{tuple(declared)} but the operator computes {tuple(computed)}",
                                    node.describe())
@@ -334,9 +348,13 @@ def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
     if in_f == 0 or size % in_f != 0:
         raise ModelFormatError(f"input of shape {x.shape} cannot be read as rows of {in_f} "
                                "features", node.describe())
-    if int(np.prod(y.shape)) != size // in_f * out_f:
-        raise ModelFormatError(f"output shape {y.shape} does not hold {size // in_f} rows of "
-                               f"{out_f} features", node.describe())
+    rows = size // in_f
+    if node.options.get("keep_num_dims", False):
+        lw.check_shape(node, tuple(x.shape[:-1]) + (out_f,))
+    elif int(np.prod(y.shape)) == rows * out_f and y.shape[-1:] == (out_f,):
+        lw.check_shape(node, tuple(y.shape))   # the converter's own 2-D (or N-D) layout
+    else:
+        lw.check_shape(node, (rows, out_f))
     bias = _bias(lw, node, out_f)
     _check_accumulator(node, weights, bias)
     act_min, act_max = lw.activation(node, y)
@@ -364,6 +382,7 @@ def lower_reshape(lw: _Lowering, node: Node) -> P.ReshapeParams:
                                f"to {y.shape}", node.describe())
     if x.dtype != y.dtype or not lw.same_quantization(x, y):
         raise Unsupported("input and output types or quantization differ")
+    lw.check_shape(node, tuple(y.shape))
     return P.ReshapeParams(tuple(y.shape))
 
 
@@ -551,8 +570,10 @@ def lower_add(lw: _Lowering, node: Node) -> P.AddParams:
     for t, role in ((a, "input 1"), (b, "input 2"), (y, "output")):
         lw.require_dtype(t, role, "int8")
         lw.require_quantized(t, role)
-        if t.is_constant and role != "output":
-            raise Unsupported(f"{role} is a constant")
+    if a.is_constant and b.is_constant:
+        raise Unsupported("both inputs are constants")
+    if a.is_constant:
+        a, b = b, a   # ADD is symmetric in its arithmetic: keep the constant second
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -569,7 +590,8 @@ def lower_add(lw: _Lowering, node: Node) -> P.AddParams:
     act_min, act_max = lw.activation(node, y)
     (m1, s1), (m2, s2), (mo, so) = pairs
     return P.AddParams(a.zero_point, b.zero_point, y.zero_point, left_shift, m1, s1, m2, s2,
-                       mo, so, act_min, act_max, lw.profile.rounding)
+                       mo, so, act_min, act_max, lw.profile.rounding,
+                       b.data if b.is_constant else None)
 
 
 def lower_quantize(lw: _Lowering, node: Node) -> P.QuantizeParams:

@@ -96,6 +96,7 @@ class AddParams:
     activation_min: int
     activation_max: int
     rounding: str = "double"
+    input2_constant: np.ndarray | None = None   # int8 data when the second operand is a constant
 
 
 @dataclass(frozen=True, eq=False)

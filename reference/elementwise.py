@@ -13,7 +13,7 @@ from .quant import multiply_by_quantized_multiplier
 
 
 def add(inputs: list[np.ndarray], p, output_shape) -> np.ndarray:
-    a, b = inputs
+    a, b = inputs if p.input2_constant is None else (inputs[0], p.input2_constant)
     shift = 1 << p.left_shift
     a_scaled = multiply_by_quantized_multiplier((a.astype(np.int64) - p.input1_zero_point) * shift,
                                                 p.input1_multiplier, p.input1_shift, p.rounding)

@@ -119,16 +119,24 @@ def test_tensor_index_out_of_range(model_bytes):
         edgecnn.load(_patch_int32(model_bytes, pos, 99999))
 
 
-def test_declared_output_shape_disagrees(model_bytes):
-    buf = model_bytes
-    conv = tflite.BuiltinOperator.CONV_2D
-    codes = tflite.Model.GetRootAsModel(buf, 0)
-    _, op = _first_operator(buf, lambda op: codes.OperatorCodes(op.OpcodeIndex()).BuiltinCode()
-                            == conv)
-    out = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0).Tensors(op.Outputs(0))
-    pos = _vector_position(out, 4, 1)  # Tensor.shape[1]
+def test_declared_model_output_shape_disagrees(model_bytes):
+    """Intermediate shapes are recomputed (as TFLite does); a model output must agree."""
+    sub = tflite.Model.GetRootAsModel(model_bytes, 0).Subgraphs(0)
+    out = sub.Tensors(sub.Outputs(0))
+    pos = _vector_position(out, 4, out.ShapeLength() - 1)  # Tensor.shape[-1]
     with pytest.raises(ModelFormatError, match="declared with shape"):
-        edgecnn.load(_patch_int32(buf, pos, out.Shape(1) + 1))
+        edgecnn.load(_patch_int32(model_bytes, pos, out.Shape(out.ShapeLength() - 1) + 1))
+
+
+def test_weight_shape_disagrees_with_its_data(model_bytes):
+    sub = tflite.Model.GetRootAsModel(model_bytes, 0).Subgraphs(0)
+    codes = tflite.Model.GetRootAsModel(model_bytes, 0)
+    _, op = _first_operator(model_bytes, lambda op: codes.OperatorCodes(op.OpcodeIndex())
+                            .BuiltinCode() == tflite.BuiltinOperator.CONV_2D)
+    weights = sub.Tensors(op.Inputs(1))
+    pos = _vector_position(weights, 4, 0)  # Tensor.shape[0]: output channels
+    with pytest.raises(ModelFormatError, match="constant data is .* bytes but shape"):
+        edgecnn.load(_patch_int32(model_bytes, pos, weights.Shape(0) + 1))
 
 
 def test_negative_scale(model_bytes):
