@@ -59,7 +59,8 @@ def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], all_tensors=False):
         interp.set_input(x, i)
     interp.invoke()
     if all_tensors:
-        return lambda index: np.array(interp.GetTensor(index, 0), copy=True)
+        # GetTensor returns {'dtype', 'shape', 'tensor_data'}
+        return lambda index: np.array(interp.GetTensor(index, 0)["tensor_data"], copy=True)
     return [np.array(interp.get_output(i), copy=True) for i in range(_count_outputs(model_bytes))]
 
 

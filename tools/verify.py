@@ -46,7 +46,7 @@ def _oracle_runners(data: bytes) -> dict:
                 it.set_input(x, i)
             it.invoke()
             if keep:
-                return lambda t: np.array(it.GetTensor(t, 0))
+                return lambda t: np.array(it.GetTensor(t, 0)["tensor_data"])
             return np.array(it.get_output(0))
         runners["tflite-micro"] = tflm
     except ImportError:
