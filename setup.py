@@ -19,6 +19,8 @@ directives = {
     "cdivision": True,   # C truncating division, which TFLite's arithmetic relies on
 }
 
-extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"], extra_compile_args=["-O3"])]
+extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"],
+                        # -fwrapv: int32 dot products wrap instead of being undefined (see _core.pyx)
+                        extra_compile_args=["-O3", "-fwrapv"])]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

@@ -1,42 +1,607 @@
-# The Cython core: the kernels of reference/ written for speed, bit-for-bit equal.
-# Each function here has a twin of the same name in reference/quant.py.
+# cython: language_level=3
+"""The Cython core: the kernels of reference/ compiled, bit-for-bit equal.
 
-from libc.stdint cimport int32_t, int64_t
+A model is compiled once (edgecnn/core_backend.py) into a Program: a flat
+array of OpDesc records whose tensors are byte offsets into one arena laid
+out by the planner. `Program.execute(arena)` runs every op in one call,
+without the GIL. Each arithmetic helper is the twin of the function of the
+same name in reference/quant.py; each kernel the twin of the reference
+kernel named in its comment.
 
-cdef int32_t INT32_MIN_ = -2147483648
-cdef int32_t INT32_MAX_ = 2147483647
+Zero-point corrections are folded into the bias at compile time
+(bias - input_zero_point * sum(weights)), so the inner loops are plain int8
+dot products. Padded taps must then contribute weight * input_zero_point,
+which is why convolutions read from a copy of the input padded with the
+input zero point (exactly TFLite's "padding behaves as the zero point").
+Signed int32 overflow in the dot products wraps (-fwrapv): the final
+accumulator is exact because the true value fits in int32 (lowering checks
+the bound), and wrap-around arithmetic is exact modulo 2^32.
+"""
 
+from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
+from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, free
+from libc.math cimport round as c_round, floorf, fabsf
+
+cdef enum:
+    OP_CONV = 1
+    OP_DWCONV = 2
+    OP_FC = 3
+    OP_MAXPOOL = 4
+    OP_AVGPOOL = 5
+    OP_ADD = 6
+    OP_MEAN = 7
+    OP_SOFTMAX = 8
+    OP_LUT = 9
+    OP_GATHER = 10
+    OP_SCATTER = 11
+    OP_QUANTIZE_FLOAT = 12
+    OP_DEQUANTIZE = 13
+    OP_COPY = 14
+
+cdef enum:
+    ROUND_DOUBLE = 0
+    ROUND_SINGLE = 1
+    ROUND_FLOAT = 2
+
+DEF NI = 32
+DEF NP = 8
+
+cdef struct OpDesc:
+    int kind
+    int rounding
+    Py_ssize_t in0
+    Py_ssize_t in1
+    Py_ssize_t out
+    Py_ssize_t scratch
+    Py_ssize_t i[NI]
+    const void* p[NP]
+
+OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "FC": OP_FC, "MAXPOOL": OP_MAXPOOL,
+       "AVGPOOL": OP_AVGPOOL, "ADD": OP_ADD, "MEAN": OP_MEAN, "SOFTMAX": OP_SOFTMAX,
+       "LUT": OP_LUT, "GATHER": OP_GATHER, "SCATTER": OP_SCATTER,
+       "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY}
+ROUNDINGS = {"double": ROUND_DOUBLE, "single": ROUND_SINGLE, "float": ROUND_FLOAT}
+
+# ---------------------------------------------------------------------------
+# Arithmetic: twins of reference/quant.py and reference/fixedpoint.py
+# ---------------------------------------------------------------------------
 
 cdef inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) noexcept nogil:
-    # Twin of reference.quant.saturating_rounding_doubling_high_mul.
-    cdef int64_t ab, nudge
-    if a == INT32_MIN_ and b == INT32_MIN_:
-        return INT32_MAX_
+    cdef int64_t ab
+    cdef int64_t nudge
+    if a == b and a == <int32_t>(-2147483647 - 1):
+        return 2147483647
     ab = <int64_t>a * <int64_t>b
     nudge = (1 << 30) if ab >= 0 else (1 - (1 << 30))
-    return <int32_t>((ab + nudge) / (<int64_t>1 << 31))   # cdivision: truncates like C
+    return <int32_t>((ab + nudge) / (<int64_t>1 << 31))  # cdivision: truncates like C
 
 
 cdef inline int32_t rounding_divide_by_pot(int32_t x, int exponent) noexcept nogil:
-    # Twin of reference.quant.rounding_divide_by_pot.
     cdef int32_t mask = <int32_t>((<int64_t>1 << exponent) - 1)
     cdef int32_t remainder = x & mask
     cdef int32_t threshold = (mask >> 1) + (1 if x < 0 else 0)
     return (x >> exponent) + (1 if remainder > threshold else 0)
 
 
-cdef inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
-                                                     int shift) noexcept nogil:
-    # Twin of reference.quant.multiply_by_quantized_multiplier, double rounding.
-    cdef int left = shift if shift > 0 else 0
-    cdef int right = -shift if shift < 0 else 0
-    cdef int32_t shifted = <int32_t>(<uint32_t_>x << left)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+cdef inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift,
+                                                     int rounding) noexcept nogil:
+    cdef int left, right, total
+    cdef int64_t product
+    if rounding == ROUND_SINGLE:
+        total = 31 - shift
+        product = <int64_t>x * <int64_t>multiplier + (<int64_t>1 << (total - 1))
+        return <int32_t>(product >> total)
+    left = shift if shift > 0 else 0
+    right = -shift if shift < 0 else 0
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(<int32_t>(<uint32_t>x << left), multiplier), right)
 
 
-ctypedef unsigned int uint32_t_
+cdef inline int32_t requantize_float(int32_t acc, double real_scale) noexcept nogil:
+    # Twin of reference.quant.requantize_float: round half away from zero in double.
+    cdef double scaled = c_round(<double>acc * real_scale)
+    if scaled > 4.0e18:
+        scaled = 4.0e18
+    elif scaled < -4.0e18:
+        scaled = -4.0e18
+    return <int32_t><uint32_t><int64_t>scaled
 
 
-def requantize_scalar(int32_t x, int32_t multiplier, int shift):
-    """One double-rounding requantization (exposed for tests of the core's arithmetic)."""
-    return multiply_by_quantized_multiplier(x, multiplier, shift)
+cdef inline int32_t requantize_channel(int32_t acc, const OpDesc* op, Py_ssize_t c) noexcept nogil:
+    cdef const int32_t* multiplier = <const int32_t*>op.p[2]
+    cdef const int32_t* shift = <const int32_t*>op.p[3]
+    cdef const double* real = <const double*>op.p[4]
+    if op.rounding == ROUND_FLOAT:
+        return requantize_float(acc, real[c])
+    return multiply_by_quantized_multiplier(acc, multiplier[c], <int>shift[c], op.rounding)
+
+
+cdef inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef inline int32_t fp_add(int32_t a, int32_t b) noexcept nogil:
+    return <int32_t>(<uint32_t>a + <uint32_t>b)
+
+
+cdef inline int32_t fp_sub(int32_t a, int32_t b) noexcept nogil:
+    return <int32_t>(<uint32_t>a - <uint32_t>b)
+
+
+cdef inline int32_t saturating_left_shift(int32_t x, int exponent) noexcept nogil:
+    # Twin of fixedpoint.saturating_rounding_multiply_by_pot for exponent > 0.
+    cdef int32_t threshold = <int32_t>((<int64_t>1 << (31 - exponent)) - 1)
+    if x > threshold:
+        return 2147483647
+    if x < -threshold:
+        return -2147483647 - 1
+    return <int32_t>(<uint32_t>x << exponent)
+
+
+cdef inline int32_t one_over_one_plus_x_for_x_in_0_1(int32_t a) noexcept nogil:
+    # Twin of reference.fixedpoint.one_over_one_plus_x_for_x_in_0_1.
+    cdef int64_t total = <int64_t>a + 2147483647
+    cdef int64_t sign = 1 if total >= 0 else -1
+    cdef int32_t half_denominator = <int32_t>((total + sign) / 2)
+    cdef int32_t x = fp_add(1515870810, saturating_rounding_doubling_high_mul(half_denominator,
+                                                                            -1010580540))
+    cdef int i
+    cdef int32_t one_minus
+    for i in range(3):
+        one_minus = fp_sub(1 << 29, saturating_rounding_doubling_high_mul(half_denominator, x))
+        x = fp_add(x, saturating_left_shift(saturating_rounding_doubling_high_mul(x, one_minus), 2))
+    return saturating_left_shift(x, 1)
+
+
+cdef inline int count_leading_zeros_u32(uint32_t x) noexcept nogil:
+    cdef int n = 0
+    if x == 0:
+        return 32
+    while not (x & 0x80000000u):
+        x <<= 1
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------
+# Kernels
+# ---------------------------------------------------------------------------
+
+cdef inline int32_t dot_s8(const int8_t* a, const int8_t* b, Py_ssize_t n) noexcept nogil:
+    # int8 x int8 -> int32: the loop the compiler vectorizes (pmaddwd / sdot).
+    cdef int32_t acc = 0
+    cdef Py_ssize_t k
+    for k in range(n):
+        acc = acc + <int32_t>(<int16_t>a[k] * <int16_t>b[k])
+    return acc
+
+
+cdef void pad_input(const int8_t* src, int8_t* dst, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w,
+                    Py_ssize_t c, Py_ssize_t hp, Py_ssize_t wp, Py_ssize_t top,
+                    Py_ssize_t left, int8_t value) noexcept nogil:
+    cdef Py_ssize_t b, y
+    memset(dst, <uint8_t>value, n * hp * wp * c)
+    for b in range(n):
+        for y in range(h):
+            memcpy(dst + ((b * hp + y + top) * wp + left) * c, src + (b * h + y) * w * c, w * c)
+
+
+cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/conv2d.py (integer_ops/conv.h).
+    cdef Py_ssize_t n = op.i[0], h = op.i[1], w = op.i[2], cin = op.i[3]
+    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
+    cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
+    cdef Py_ssize_t top = op.i[13], left = op.i[14], hp = op.i[15], wp = op.i[16]
+    cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
+    cdef int8_t in_zp = <int8_t>op.i[20]
+    cdef const int8_t* weights = <const int8_t*>op.p[0]
+    cdef const int32_t* bias = <const int32_t*>op.p[1]
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef Py_ssize_t b, oy, ox, oc, ky, kx, taps_c = kh * kw * cin
+    cdef const int8_t* row
+    cdef const int8_t* wrow
+    cdef int32_t acc
+    cdef int8_t* out_pixel
+    if op.scratch >= 0:
+        pad_input(x, <int8_t*>(arena + op.scratch), n, h, w, cin, hp, wp, top, left, in_zp)
+        x = <const int8_t*>(arena + op.scratch)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                out_pixel = y + ((b * oh + oy) * ow + ox) * cout
+                for oc in range(cout):
+                    acc = bias[oc]
+                    wrow = weights + oc * taps_c
+                    for ky in range(kh):
+                        row = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw) * cin
+                        for kx in range(kw):
+                            acc = acc + dot_s8(row + kx * dw * cin, wrow, cin)
+                            wrow = wrow + cin
+                    acc = requantize_channel(acc, op, oc) + out_zp
+                    out_pixel[oc] = <int8_t>clamp(acc, act_min, act_max)
+
+
+cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/depthwise_conv2d.py (integer_ops/depthwise_conv.h).
+    cdef Py_ssize_t n = op.i[0], h = op.i[1], w = op.i[2], cin = op.i[3]
+    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
+    cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
+    cdef Py_ssize_t top = op.i[13], left = op.i[14], hp = op.i[15], wp = op.i[16]
+    cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
+    cdef int8_t in_zp = <int8_t>op.i[20]
+    cdef Py_ssize_t mult = op.i[21]
+    cdef const int8_t* weights = <const int8_t*>op.p[0]     # [kh, kw, cout]
+    cdef const int32_t* bias = <const int32_t*>op.p[1]
+    cdef int32_t* acc = <int32_t*>(arena + op.i[22])        # cout int32 accumulators
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef Py_ssize_t b, oy, ox, c, m, ky, kx
+    cdef const int8_t* pixel
+    cdef const int8_t* wtap
+    cdef int8_t* out_pixel
+    if op.scratch >= 0:
+        pad_input(x, <int8_t*>(arena + op.scratch), n, h, w, cin, hp, wp, top, left, in_zp)
+        x = <const int8_t*>(arena + op.scratch)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                for c in range(cout):
+                    acc[c] = bias[c]
+                for ky in range(kh):
+                    for kx in range(kw):
+                        pixel = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw + kx * dw) * cin
+                        wtap = weights + (ky * kw + kx) * cout
+                        if mult == 1:
+                            for c in range(cout):
+                                acc[c] = acc[c] + <int32_t>(<int16_t>pixel[c] * <int16_t>wtap[c])
+                        else:
+                            for c in range(cin):
+                                for m in range(mult):
+                                    acc[c * mult + m] = acc[c * mult + m] + <int32_t>(
+                                        <int16_t>pixel[c] * <int16_t>wtap[c * mult + m])
+                out_pixel = y + ((b * oh + oy) * ow + ox) * cout
+                for c in range(cout):
+                    out_pixel[c] = <int8_t>clamp(requantize_channel(acc[c], op, c) + out_zp,
+                                                 act_min, act_max)
+
+
+cdef void fully_connected(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/fully_connected.py.
+    cdef Py_ssize_t rows = op.i[0], in_f = op.i[1], out_f = op.i[2]
+    cdef int32_t out_zp = <int32_t>op.i[3], act_min = <int32_t>op.i[4], act_max = <int32_t>op.i[5]
+    cdef const int8_t* weights = <const int8_t*>op.p[0]
+    cdef const int32_t* bias = <const int32_t*>op.p[1]
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef Py_ssize_t r, o
+    cdef int32_t acc
+    for r in range(rows):
+        for o in range(out_f):
+            acc = bias[o] + dot_s8(x + r * in_f, weights + o * in_f, in_f)
+            y[r * out_f + o] = <int8_t>clamp(requantize_channel(acc, op, o) + out_zp,
+                                             act_min, act_max)
+
+
+cdef void pool2d(const OpDesc* op, uint8_t* arena, bint is_max) noexcept nogil:
+    # Twin of reference/pooling.py: in-image taps only; average rounds half away.
+    cdef Py_ssize_t n = op.i[0], h = op.i[1], w = op.i[2], c = op.i[3]
+    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], fh = op.i[6], fw = op.i[7]
+    cdef Py_ssize_t sh = op.i[8], sw = op.i[9], top = op.i[10], left = op.i[11]
+    cdef int32_t act_min = <int32_t>op.i[12], act_max = <int32_t>op.i[13]
+    cdef int32_t* acc = <int32_t*>(arena + op.scratch)
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef Py_ssize_t b, oy, ox, ch, iy, ix, y0, y1, x0, x1
+    cdef int32_t count, v, half
+    cdef const int8_t* pixel
+    cdef int8_t* out_pixel
+    for b in range(n):
+        for oy in range(oh):
+            y0 = oy * sh - top
+            y1 = y0 + fh
+            if y0 < 0:
+                y0 = 0
+            if y1 > h:
+                y1 = h
+            for ox in range(ow):
+                x0 = ox * sw - left
+                x1 = x0 + fw
+                if x0 < 0:
+                    x0 = 0
+                if x1 > w:
+                    x1 = w
+                for ch in range(c):
+                    acc[ch] = -128 if is_max else 0
+                for iy in range(y0, y1):
+                    for ix in range(x0, x1):
+                        pixel = x + ((b * h + iy) * w + ix) * c
+                        if is_max:
+                            for ch in range(c):
+                                if pixel[ch] > acc[ch]:
+                                    acc[ch] = pixel[ch]
+                        else:
+                            for ch in range(c):
+                                acc[ch] = acc[ch] + pixel[ch]
+                count = <int32_t>((y1 - y0) * (x1 - x0))
+                out_pixel = y + ((b * oh + oy) * ow + ox) * c
+                for ch in range(c):
+                    v = acc[ch]
+                    if not is_max and count > 0:
+                        half = count / 2
+                        v = (v + half) / count if v > 0 else (v - half) / count
+                    out_pixel[ch] = <int8_t>clamp(v, act_min, act_max)
+
+
+cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/elementwise.py (add_common.cc); index maps handle broadcasting.
+    cdef Py_ssize_t size = op.i[0], i, ia, ib
+    cdef int32_t zp1 = <int32_t>op.i[1], zp2 = <int32_t>op.i[2], out_zp = <int32_t>op.i[3]
+    cdef int left_shift = <int>op.i[4]
+    cdef int32_t m1 = <int32_t>op.i[5], m2 = <int32_t>op.i[7], mo = <int32_t>op.i[9]
+    cdef int s1 = <int>op.i[6], s2 = <int>op.i[8], so = <int>op.i[10]
+    cdef int32_t act_min = <int32_t>op.i[11], act_max = <int32_t>op.i[12]
+    cdef const int8_t* a = <const int8_t*>(arena + op.in0)
+    cdef const int8_t* b
+    cdef const int32_t* a_index = <const int32_t*>op.p[0]
+    cdef const int32_t* b_index = <const int32_t*>op.p[1]
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef int32_t va, vb, total
+    if op.p[2] != NULL:
+        b = <const int8_t*>op.p[2]          # a constant second operand
+    else:
+        b = <const int8_t*>(arena + op.in1)
+    for i in range(size):
+        ia = a_index[i] if a_index != NULL else i
+        ib = b_index[i] if b_index != NULL else i
+        va = multiply_by_quantized_multiplier((a[ia] - zp1) * (1 << left_shift), m1, s1, op.rounding)
+        vb = multiply_by_quantized_multiplier((b[ib] - zp2) * (1 << left_shift), m2, s2, op.rounding)
+        total = multiply_by_quantized_multiplier(va + vb, mo, so, op.rounding) + out_zp
+        y[i] = <int8_t>clamp(total, act_min, act_max)
+
+
+cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/reduce.py; out_index maps each input element to its output.
+    cdef Py_ssize_t in_size = op.i[0], out_size = op.i[1], count = op.i[2], i
+    cdef int32_t in_zp = <int32_t>op.i[3], out_zp = <int32_t>op.i[4]
+    cdef int32_t multiplier = <int32_t>op.i[5]
+    cdef int shift = <int>op.i[6]
+    cdef bint requantize = op.i[7] != 0
+    cdef const int32_t* out_index = <const int32_t*>op.p[0]
+    cdef int32_t* total = <int32_t*>(arena + op.scratch)
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef int32_t v
+    for i in range(out_size):
+        total[i] = 0
+    for i in range(in_size):
+        total[out_index[i]] += x[i]
+    for i in range(out_size):
+        if requantize:
+            v = multiply_by_quantized_multiplier(total[i] - in_zp * <int32_t>count, multiplier,
+                                                 shift, ROUND_DOUBLE) + out_zp
+            y[i] = <int8_t>clamp(v, -128, 127)
+        else:
+            y[i] = <int8_t>(total[i] / <int32_t>count)
+
+
+cdef void softmax(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/activations.py softmax; exp() of every possible difference
+    # (0..255 below the row max) is a compile-time table from the reference.
+    cdef Py_ssize_t rows = op.i[0], depth = op.i[1], r, c
+    cdef int32_t diff_min = <int32_t>op.i[2], out_zp = <int32_t>op.i[3]
+    cdef const int32_t* exp_q0 = <const int32_t*>op.p[0]       # indexed by -diff
+    cdef const int32_t* exp_acc = <const int32_t*>op.p[1]
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef int32_t row_max, diff, total, reciprocal, unsaturated
+    cdef int headroom_plus_one, bits_over_unit, exponent
+    for r in range(rows):
+        row_max = -128
+        for c in range(depth):
+            if x[r * depth + c] > row_max:
+                row_max = x[r * depth + c]
+        total = 0
+        for c in range(depth):
+            diff = x[r * depth + c] - row_max
+            if diff >= diff_min:
+                total = fp_add(total, exp_acc[-diff])
+        headroom_plus_one = count_leading_zeros_u32(<uint32_t>total)
+        bits_over_unit = 12 - headroom_plus_one
+        reciprocal = one_over_one_plus_x_for_x_in_0_1(
+            <int32_t>((<uint32_t>total << headroom_plus_one) - (<uint32_t>1 << 31)))
+        exponent = bits_over_unit + 31 - 8
+        for c in range(depth):
+            diff = x[r * depth + c] - row_max
+            if diff >= diff_min:
+                unsaturated = rounding_divide_by_pot(
+                    saturating_rounding_doubling_high_mul(reciprocal, exp_q0[-diff]), exponent)
+                y[r * depth + c] = <int8_t>clamp(unsaturated + out_zp, -128, 127)
+            else:
+                y[r * depth + c] = -128
+
+
+cdef void lut(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # An elementwise int8 function given by its 256 values (computed by the reference).
+    cdef Py_ssize_t size = op.i[0], i
+    cdef uint8_t flip = <uint8_t>op.i[1]   # 0x80 maps int8 -128..127 to table rows 0..255
+    cdef const uint8_t* table = <const uint8_t*>op.p[0]
+    cdef const uint8_t* x = arena + op.in0
+    cdef uint8_t* y = arena + op.out
+    for i in range(size):
+        y[i] = table[x[i] ^ flip]
+
+
+cdef void gather(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Data movement (PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND):
+    # out[i] = in[index[i]], or the pad value where index[i] < 0.
+    cdef Py_ssize_t size = op.i[0], i
+    cdef uint8_t pad_value = <uint8_t>op.i[1]
+    cdef const int32_t* index = <const int32_t*>op.p[0]
+    cdef const uint8_t* x = arena + op.in0
+    cdef uint8_t* y = arena + op.out
+    for i in range(size):
+        y[i] = x[index[i]] if index[i] >= 0 else pad_value
+
+
+cdef void scatter(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # CONCATENATION, one input at a time: out[index[i]] = in[i].
+    cdef Py_ssize_t size = op.i[0], i
+    cdef const int32_t* index = <const int32_t*>op.p[0]
+    cdef const uint8_t* x = arena + op.in0
+    cdef uint8_t* y = arena + op.out
+    for i in range(size):
+        y[index[i]] = x[i]
+
+
+cdef void quantize_float(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/quantize.py quantize, float32 input (AffineQuantize).
+    cdef Py_ssize_t size = op.i[0], i
+    cdef int32_t zp = <int32_t>op.i[1], lo = <int32_t>op.i[2], hi = <int32_t>op.i[3]
+    cdef bint to_uint8 = op.i[4] != 0
+    cdef float scale = (<const float*>op.p[0])[0]
+    cdef const float* x = <const float*>(arena + op.in0)
+    cdef float q, r
+    cdef int32_t v
+    for i in range(size):
+        q = x[i] / scale
+        r = floorf(fabsf(q) + <float>0.5)
+        if q < 0:
+            r = -r
+        if r > <float>2147483520.0:
+            r = <float>2147483520.0
+        elif r < <float>-2147483520.0:
+            r = <float>-2147483520.0
+        v = clamp(<int32_t>r + zp, lo, hi)
+        if to_uint8:
+            (<uint8_t*>(arena + op.out))[i] = <uint8_t>v
+        else:
+            (<int8_t*>(arena + op.out))[i] = <int8_t>v
+
+
+cdef void dequantize(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/quantize.py dequantize: float32(double(scale) * (q - zp)).
+    cdef Py_ssize_t size = op.i[0], i
+    cdef int32_t zp = <int32_t>op.i[1]
+    cdef bint from_uint8 = op.i[2] != 0
+    cdef double scale = (<const double*>op.p[0])[0]
+    cdef float* y = <float*>(arena + op.out)
+    cdef int32_t q
+    for i in range(size):
+        if from_uint8:
+            q = (<const uint8_t*>(arena + op.in0))[i]
+        else:
+            q = (<const int8_t*>(arena + op.in0))[i]
+        y[i] = <float>(scale * <double>(q - zp))
+
+
+cdef void run_op(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    if op.kind == OP_CONV:
+        conv2d(op, arena)
+    elif op.kind == OP_DWCONV:
+        depthwise_conv2d(op, arena)
+    elif op.kind == OP_FC:
+        fully_connected(op, arena)
+    elif op.kind == OP_MAXPOOL:
+        pool2d(op, arena, True)
+    elif op.kind == OP_AVGPOOL:
+        pool2d(op, arena, False)
+    elif op.kind == OP_ADD:
+        add(op, arena)
+    elif op.kind == OP_MEAN:
+        mean(op, arena)
+    elif op.kind == OP_SOFTMAX:
+        softmax(op, arena)
+    elif op.kind == OP_LUT:
+        lut(op, arena)
+    elif op.kind == OP_GATHER:
+        gather(op, arena)
+    elif op.kind == OP_SCATTER:
+        scatter(op, arena)
+    elif op.kind == OP_QUANTIZE_FLOAT:
+        quantize_float(op, arena)
+    elif op.kind == OP_DEQUANTIZE:
+        dequantize(op, arena)
+    elif op.kind == OP_COPY:
+        memcpy(arena + op.out, arena + op.in0, op.i[0])
+
+
+cdef class Program:
+    """A compiled model: op records + the arrays they point to (kept alive here)."""
+    cdef OpDesc* ops
+    cdef Py_ssize_t n_ops
+    cdef Py_ssize_t capacity
+    cdef list keep_alive
+    cdef readonly Py_ssize_t arena_size
+
+    def __cinit__(self, Py_ssize_t arena_size):
+        self.capacity = 16
+        self.ops = <OpDesc*>malloc(self.capacity * sizeof(OpDesc))
+        if self.ops == NULL:
+            raise MemoryError()
+        self.n_ops = 0
+        self.keep_alive = []
+        self.arena_size = arena_size
+
+    def __dealloc__(self):
+        free(self.ops)
+
+    def __len__(self):
+        return self.n_ops
+
+    def add(self, str kind, Py_ssize_t in0, Py_ssize_t in1, Py_ssize_t out, Py_ssize_t scratch,
+            ints, arrays, str rounding="double"):
+        """Append one op. ints: up to 32 integers; arrays: up to 8 C-contiguous numpy
+        arrays (or None) whose data the kernel reads (checked here, not in the loop)."""
+        cdef OpDesc* grown
+        cdef OpDesc* op
+        cdef Py_ssize_t k
+        cdef const unsigned char[::1] view
+        if len(ints) > NI or len(arrays) > NP:
+            raise ValueError("too many op parameters")
+        for offset in (in0, in1, out, scratch):
+            if offset >= self.arena_size:
+                raise ValueError(f"offset {offset} outside the {self.arena_size}-byte arena")
+        if self.n_ops == self.capacity:
+            grown = <OpDesc*>malloc(2 * self.capacity * sizeof(OpDesc))
+            if grown == NULL:
+                raise MemoryError()
+            memcpy(grown, self.ops, self.n_ops * sizeof(OpDesc))
+            free(self.ops)
+            self.ops = grown
+            self.capacity *= 2
+        op = &self.ops[self.n_ops]
+        memset(op, 0, sizeof(OpDesc))
+        op.kind = OPS[kind]
+        op.rounding = ROUNDINGS[rounding]
+        op.in0, op.in1, op.out, op.scratch = in0, in1, out, scratch
+        for k in range(len(ints)):
+            op.i[k] = ints[k]
+        for k in range(len(arrays)):
+            array = arrays[k]
+            if array is None:
+                op.p[k] = NULL
+                continue
+            if not array.flags.c_contiguous or array.size == 0:
+                raise ValueError("kernel arrays must be C-contiguous and non-empty")
+            view = array.reshape(-1).view("uint8")
+            self.keep_alive.append(array)
+            op.p[k] = <const void*>&view[0]
+        self.n_ops += 1
+
+    def execute(self, unsigned char[::1] arena):
+        """Run every op on the arena, in one call and without the GIL."""
+        cdef Py_ssize_t k
+        cdef uint8_t* base
+        if arena.shape[0] < self.arena_size:
+            raise ValueError(f"arena of {arena.shape[0]} bytes, the plan needs {self.arena_size}")
+        base = <uint8_t*>&arena[0]
+        with nogil:
+            for k in range(self.n_ops):
+                run_op(&self.ops[k], base)
+
+
+def requantize_scalar(int32_t x, int32_t multiplier, int shift, str rounding="double"):
+    """One requantization (exposed for tests of the core's arithmetic)."""
+    return multiply_by_quantized_multiplier(x, multiplier, shift, ROUNDINGS[rounding])

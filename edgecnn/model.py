@@ -14,7 +14,11 @@ from .ir import QGraph, Tensor
 from .lowering import lower
 from .profiles import DEFAULT_PROFILE, get_profile
 
-DEFAULT_BACKEND = "reference"
+from . import core_backend  # registers the "core" backend (or its clear unavailability)
+
+# The compiled core when it is built; a missing extension is an error on use, never a
+# silent fallback (pass backend="reference" explicitly for the numpy specification).
+DEFAULT_BACKEND = "core"
 
 
 @dataclass(frozen=True)

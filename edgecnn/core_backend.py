@@ -1,0 +1,343 @@
+"""The "core" backend: a QGraph compiled once into a `_core.Program` over one arena.
+
+Compilation turns each params record into the flat integers and arrays the
+Cython kernels read, and precomputes whatever does not depend on the input:
+zero-point corrections folded into biases, 256-entry tables for elementwise
+int8 functions (computed by the reference kernels themselves, so they are
+exact by construction), exp() tables for softmax, and index maps for every
+op that only moves bytes (PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND,
+CONCATENATION, broadcasting ADD). Inference is then one call into the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+
+from .errors import BackendUnavailableError, EdgecnnError
+from .ir import QGraph, QNode
+from .planner import Plan, plan_memory, tensor_bytes
+from .reference import activations, layout, quant
+from .reference import fixedpoint as fp
+
+_IMPORT_ERROR = ""
+try:
+    from . import _core
+except ImportError as exc:  # reported when the backend is asked for, never replaced silently
+    _core = None
+    _IMPORT_ERROR = str(exc)
+
+
+def available() -> bool:
+    return _core is not None
+
+
+LUT_OPS = {"LOGISTIC": activations.logistic, "HARD_SWISH": activations.hard_swish,
+           "RELU": activations.relu, "RELU6": activations.relu, "RELU_N1_TO_1": activations.relu}
+
+
+class CompiledModel:
+    """A QGraph + its memory plan + the Program that runs it in one call."""
+
+    def __init__(self, qgraph: QGraph):
+        if _core is None:
+            raise BackendUnavailableError(
+                f"the Cython core is not built ({_IMPORT_ERROR}); reinstall edgecnn with a C "
+                "compiler, or use backend='reference'", "core backend")
+        self.qgraph = qgraph
+        self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node)
+                                               for step, node in enumerate(qgraph.nodes)})
+        self.program = _core.Program(max(self.plan.arena_size, 1))
+        for step, node in enumerate(qgraph.nodes):
+            _compile_node(self, step, node)
+        self.arena = np.zeros(max(self.plan.arena_size, 1), dtype=np.uint8)
+        self._lock = threading.Lock()
+
+    def offset(self, tensor: int) -> int:
+        return self.plan.tensor_offsets[tensor]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            for t, x in zip(self.qgraph.inputs, inputs):
+                start = self.offset(t)
+                self.arena[start:start + x.nbytes] = np.ascontiguousarray(x).reshape(-1).view(np.uint8)
+            self.program.execute(self.arena)
+            outputs = []
+            for t in self.qgraph.outputs:
+                spec = self.qgraph.tensors[t]
+                start = self.offset(t)
+                raw = self.arena[start:start + tensor_bytes(self.qgraph, t)]
+                outputs.append(raw.view(np.dtype(spec.dtype)).reshape(spec.shape).copy())
+            return outputs
+
+
+def scratch_bytes(qgraph: QGraph, node: QNode) -> int:
+    """Per-op scratch the kernels need (padded inputs, int32 accumulators)."""
+    p = node.params
+    if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        geometry = _conv_geometry(qgraph, node)
+        padded = geometry["padded_bytes"]
+        if node.op == "DEPTHWISE_CONV_2D":
+            return 4 * p.weights.shape[2] + padded
+        return padded
+    if node.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        return 4 * qgraph.tensors[node.inputs[0]].shape[3]
+    if node.op == "MEAN":
+        return 4 * int(np.prod(qgraph.tensors[node.outputs[0]].shape))
+    return 0
+
+
+def _conv_geometry(qgraph: QGraph, node: QNode) -> dict:
+    p = node.params
+    n, h, w, c = qgraph.tensors[node.inputs[0]].shape
+    _, oh, ow, _ = qgraph.tensors[node.outputs[0]].shape
+    if node.op == "CONV_2D":
+        kh, kw = p.weights.shape[1:3]
+    else:
+        kh, kw = p.weights.shape[0:2]
+    top, left = p.padding
+    need_h = (oh - 1) * p.stride[0] + (kh - 1) * p.dilation[0] + 1
+    need_w = (ow - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
+    if top == 0 and left == 0 and need_h <= h and need_w <= w:
+        return dict(hp=h, wp=w, padded_bytes=0)
+    hp = max(need_h, h + top)
+    wp = max(need_w, w + left)
+    return dict(hp=hp, wp=wp, padded_bytes=n * hp * wp * c)
+
+
+def _folded_bias(bias: np.ndarray, weights_per_output: np.ndarray, input_zero_point: int):
+    """bias - zp_in * sum(w): the zero-point correction done once, wrapped to int32."""
+    sums = weights_per_output.reshape(weights_per_output.shape[0], -1).astype(np.int64).sum(axis=1)
+    folded = bias.astype(np.int64) - input_zero_point * sums
+    return quant.wrap_int32(folded).astype(np.int32)
+
+
+def _requant_arrays(requant, channels: int) -> list:
+    multiplier = np.ascontiguousarray(np.broadcast_to(requant.multiplier, (channels,)), np.int32)
+    shift = np.ascontiguousarray(np.broadcast_to(requant.shift, (channels,)), np.int32)
+    real = None
+    if requant.rounding == "float":
+        real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float64)
+    return [multiplier, shift, real]
+
+
+def _compile_node(cm: CompiledModel, step: int, node: QNode) -> None:
+    compiler = _COMPILERS.get(node.op)
+    if compiler is None:
+        raise BackendUnavailableError(f"the core has no kernel for {node.op}", node.describe())
+    compiler(cm, step, node)
+
+
+def _io(cm, node):
+    q = cm.qgraph
+    x = q.tensors[node.inputs[0]] if node.inputs else None
+    y = q.tensors[node.outputs[0]]
+    return x, y, (cm.offset(x.index) if x is not None else 0), cm.offset(y.index)
+
+
+def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    n, h, w, cin = x.shape
+    _, oh, ow, cout = y.shape
+    g = _conv_geometry(cm.qgraph, node)
+    scratch = cm.plan.scratch_offsets.get(step, -1)
+    if node.op == "CONV_2D":
+        _, kh, kw, _ = p.weights.shape
+        bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
+        extra, kind = [], "CONV"
+        pad_at = scratch if g["padded_bytes"] else -1
+    else:
+        kh, kw, _ = p.weights.shape
+        per_output = np.moveaxis(p.weights, 2, 0)                       # [cout, kh, kw]
+        bias = _folded_bias(p.bias, per_output, p.input_zero_point)
+        acc_bytes = 4 * cout
+        extra, kind = [p.depth_multiplier, scratch], "DWCONV"
+        pad_at = scratch + acc_bytes if g["padded_bytes"] else -1
+    ints = [n, h, w, cin, oh, ow, cout, kh, kw, p.stride[0], p.stride[1], p.dilation[0],
+            p.dilation[1], p.padding[0], p.padding[1], g["hp"], g["wp"], p.output_zero_point,
+            p.activation_min, p.activation_max, p.input_zero_point] + extra
+    arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, cout)
+    cm.program.add(kind, x_off, -1, y_off, pad_at, ints, arrays, p.requant.rounding)
+
+
+def _compile_fc(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    out_f, in_f = p.weights.shape
+    rows = int(np.prod(x.shape)) // in_f
+    bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
+    ints = [rows, in_f, out_f, p.output_zero_point, p.activation_min, p.activation_max]
+    arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, out_f)
+    cm.program.add("FC", x_off, -1, y_off, -1, ints, arrays, p.requant.rounding)
+
+
+def _compile_pool(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    n, h, w, c = x.shape
+    _, oh, ow, _ = y.shape
+    ints = [n, h, w, c, oh, ow, p.filter_size[0], p.filter_size[1], p.stride[0], p.stride[1],
+            p.padding[0], p.padding[1], p.activation_min, p.activation_max]
+    kind = "MAXPOOL" if node.op == "MAX_POOL_2D" else "AVGPOOL"
+    cm.program.add(kind, x_off, -1, y_off, cm.plan.scratch_offsets[step], ints, [])
+
+
+def _broadcast_index(shape, out_shape):
+    if tuple(shape) == tuple(out_shape):
+        return None
+    index = np.arange(int(np.prod(shape)), dtype=np.int32).reshape(shape)
+    return np.ascontiguousarray(np.broadcast_to(index, out_shape)).reshape(-1)
+
+
+def _compile_add(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    q = cm.qgraph
+    a = q.tensors[node.inputs[0]]
+    y = q.tensors[node.outputs[0]]
+    if p.input2_constant is not None:
+        b_shape, b_off = p.input2_constant.shape, -1
+        constant = np.ascontiguousarray(p.input2_constant, np.int8)
+    else:
+        b = q.tensors[node.inputs[1]]
+        b_shape, b_off, constant = b.shape, cm.offset(b.index), None
+    ints = [int(np.prod(y.shape)), p.input1_zero_point, p.input2_zero_point, p.output_zero_point,
+            p.left_shift, p.input1_multiplier, p.input1_shift, p.input2_multiplier,
+            p.input2_shift, p.output_multiplier, p.output_shift, p.activation_min,
+            p.activation_max]
+    arrays = [_broadcast_index(a.shape, y.shape), _broadcast_index(b_shape, y.shape), constant]
+    cm.program.add("ADD", cm.offset(a.index), b_off, cm.offset(y.index), -1, ints, arrays,
+                   p.rounding)
+
+
+def _compile_mean(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    kept = tuple(1 if i in p.axes else d for i, d in enumerate(x.shape))
+    out_size = int(np.prod(kept))
+    out_index = np.broadcast_to(np.arange(out_size, dtype=np.int32).reshape(kept), x.shape)
+    ints = [int(np.prod(x.shape)), out_size, p.count, p.input_zero_point, p.output_zero_point,
+            p.multiplier, p.shift, int(p.requantize)]
+    cm.program.add("MEAN", x_off, -1, y_off, cm.plan.scratch_offsets[step], ints,
+                   [np.ascontiguousarray(out_index).reshape(-1)])
+
+
+def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    depth = x.shape[-1]
+    # exp() of every possible difference from the row max, 0 .. -255, as the reference computes it.
+    diffs = -np.arange(256, dtype=np.int64)
+    scaled = quant.multiply_by_quantized_multiplier(diffs, p.input_multiplier, p.input_left_shift)
+    exp_q0 = fp.exp_on_negative_values(scaled, activations.SOFTMAX_DIFF_INTEGER_BITS)
+    exp_acc = fp.rescale(exp_q0, 0, activations.SOFTMAX_ACCUMULATION_INTEGER_BITS)
+    ints = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
+    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints,
+                   [exp_q0.astype(np.int32), exp_acc.astype(np.int32)])
+
+
+def _compile_lut(cm: CompiledModel, step: int, node: QNode) -> None:
+    """Elementwise int8/uint8 -> int8/uint8 ops as a 256-entry table built by the reference."""
+    from .executor import REFERENCE_KERNELS
+    x, y, x_off, y_off = _io(cm, node)
+    if x.dtype == "int8":
+        domain, flip = np.arange(-128, 128, dtype=np.int64).astype(np.int8), 0x80
+    else:
+        domain, flip = np.arange(256, dtype=np.int64).astype(np.uint8), 0
+    table = REFERENCE_KERNELS[node.op]([domain], node.params, domain.shape)
+    table = np.ascontiguousarray(table).view(np.uint8)
+    cm.program.add("LUT", x_off, -1, y_off, -1, [int(np.prod(x.shape)), flip], [table])
+
+
+def _compile_quantize(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    if x.dtype != "float32":
+        return _compile_lut(cm, step, node)
+    info = np.iinfo(p.output_dtype)
+    ints = [int(np.prod(x.shape)), p.output_zero_point, info.min, info.max,
+            int(p.output_dtype == "uint8")]
+    cm.program.add("QUANTIZE_FLOAT", x_off, -1, y_off, -1, ints,
+                   [np.array([p.scale], dtype=np.float32)])
+
+
+def _compile_dequantize(cm: CompiledModel, step: int, node: QNode) -> None:
+    p = node.params
+    x, y, x_off, y_off = _io(cm, node)
+    ints = [int(np.prod(x.shape)), p.zero_point, int(x.dtype == "uint8")]
+    cm.program.add("DEQUANTIZE", x_off, -1, y_off, -1, ints, [np.array([p.scale], np.float64)])
+
+
+def _compile_gather(cm: CompiledModel, step: int, node: QNode) -> None:
+    """Byte-moving ops: run the reference kernel on an array of indices (pad value -1)."""
+    from .executor import REFERENCE_KERNELS
+    x, y, x_off, y_off = _io(cm, node)
+    params = node.params
+    pad_value = getattr(params, "pad_value", 0)
+    if hasattr(params, "pad_value"):
+        params = dataclasses.replace(params, pad_value=-1)
+    indices = np.arange(int(np.prod(x.shape)), dtype=np.int32).reshape(x.shape)
+    index = REFERENCE_KERNELS[node.op]([indices], params, y.shape)
+    index = np.ascontiguousarray(index, dtype=np.int32).reshape(-1)
+    cm.program.add("GATHER", x_off, -1, y_off, -1, [index.size, pad_value & 0xFF], [index])
+
+
+def _compile_reshape(cm: CompiledModel, step: int, node: QNode) -> None:
+    x, y, x_off, y_off = _io(cm, node)
+    if x_off != y_off:  # the planner aliases reshapes where it can
+        cm.program.add("COPY", x_off, -1, y_off, -1, [tensor_bytes(cm.qgraph, x.index)], [])
+
+
+def _compile_concatenation(cm: CompiledModel, step: int, node: QNode) -> None:
+    q = cm.qgraph
+    y = q.tensors[node.outputs[0]]
+    axis = node.params.axis
+    positions = np.arange(int(np.prod(y.shape)), dtype=np.int32).reshape(y.shape)
+    bounds = np.cumsum([q.tensors[t].shape[axis] for t in node.inputs])[:-1]
+    for t, part in zip(node.inputs, np.split(positions, bounds, axis=axis)):
+        index = np.ascontiguousarray(part).reshape(-1)
+        cm.program.add("SCATTER", cm.offset(t), -1, cm.offset(y.index), -1, [index.size], [index])
+
+
+_COMPILERS = {
+    "CONV_2D": _compile_conv, "DEPTHWISE_CONV_2D": _compile_conv,
+    "FULLY_CONNECTED": _compile_fc,
+    "MAX_POOL_2D": _compile_pool, "AVERAGE_POOL_2D": _compile_pool,
+    "ADD": _compile_add, "MEAN": _compile_mean, "SOFTMAX": _compile_softmax,
+    "LOGISTIC": _compile_lut, "HARD_SWISH": _compile_lut, "RELU": _compile_lut,
+    "RELU6": _compile_lut, "RELU_N1_TO_1": _compile_lut,
+    "QUANTIZE": _compile_quantize, "DEQUANTIZE": _compile_dequantize,
+    "PAD": _compile_gather, "PADV2": _compile_gather, "SPACE_TO_BATCH_ND": _compile_gather,
+    "BATCH_TO_SPACE_ND": _compile_gather,
+    "RESHAPE": _compile_reshape, "SQUEEZE": _compile_reshape, "EXPAND_DIMS": _compile_reshape,
+    "CONCATENATION": _compile_concatenation,
+}
+
+
+_CACHE_ATTRIBUTE = "_edgecnn_core_compiled"
+
+
+def run_core(qgraph: QGraph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Backend entry point: compile once per QGraph (cached on it), then run."""
+    compiled = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
+    if compiled is None:
+        compiled = CompiledModel(qgraph)
+        object.__setattr__(qgraph, _CACHE_ATTRIBUTE, compiled)
+    return compiled.run(inputs)
+
+
+def register() -> None:
+    from . import executor
+    if _core is None:
+        def unavailable(qgraph, inputs):
+            raise BackendUnavailableError(
+                f"the Cython core is not built ({_IMPORT_ERROR}); reinstall edgecnn with a C "
+                "compiler, or use backend='reference'", "core backend")
+        executor.BACKENDS["core"] = unavailable
+    else:
+        executor.BACKENDS["core"] = run_core
+
+
+register()

@@ -1,0 +1,169 @@
+"""The Cython core equals the numpy reference byte for byte.
+
+On every committed model (both profiles), and on hypothesis-generated single
+ops: random shapes, strides, dilations, paddings, depth multipliers, zero
+points, scales, both roundings, the full int8 range.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import edgecnn
+from edgecnn import core_backend
+from modelbuilder import ModelBuilder
+from oracles import all_models, assert_bitexact, random_input, read
+
+pytestmark = pytest.mark.skipif(not core_backend.available(), reason="Cython core not built")
+
+
+@pytest.mark.parametrize("profile", ["tflm", "litert-ref"])
+@pytest.mark.parametrize("path", all_models())
+def test_core_equals_reference_on_every_model(path, profile):
+    model = edgecnn.load(read(path), profile=profile)
+    rng = np.random.default_rng(1)
+    for k in range(3):
+        inputs = [random_input(info, rng) for info in model.inputs]
+        got = model.run(inputs, backend="core")
+        want = model.run(inputs, backend="reference")
+        for g, w in zip(got if isinstance(got, list) else [got],
+                        want if isinstance(want, list) else [want]):
+            assert_bitexact(g, w, f"{path} input #{k} core vs reference ({profile})")
+
+
+def test_core_is_the_default_backend():
+    assert edgecnn.model.DEFAULT_BACKEND == "core"
+
+
+# -- hypothesis: single ops with random geometry and quantization ------------------------
+
+def _quantized(draw, lo=0.002, hi=0.2):
+    return draw(st.floats(lo, hi)), draw(st.integers(-128, 127))
+
+
+@st.composite
+def conv_cases(draw):
+    depthwise = draw(st.booleans())
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    cin = draw(st.integers(1, 6))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    if padding == "VALID" and ((kh - 1) * dilation[0] + 1 > h or (kw - 1) * dilation[1] + 1 > w):
+        padding = "SAME"
+    multiplier = draw(st.integers(1, 3)) if depthwise else 1
+    cout = cin * multiplier if depthwise else draw(st.integers(1, 7))
+    activation = draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
+    per_channel = draw(st.booleans())
+    seed = draw(st.integers(0, 2**32 - 1))
+    return dict(depthwise=depthwise, shape=(1, h, w, cin), kernel=(kh, kw), cout=cout,
+                stride=stride, dilation=dilation, padding=padding, multiplier=multiplier,
+                activation=activation, per_channel=per_channel, seed=seed,
+                x_q=_quantized(draw), y_q=_quantized(draw, 0.01, 0.5))
+
+
+def build_conv(case) -> bytes:
+    from edgecnn.reference.quant import output_size_and_padding
+    rng = np.random.default_rng(case["seed"])
+    (h, w), (kh, kw) = case["shape"][1:3], case["kernel"]
+    oh, _ = output_size_and_padding(case["padding"], h, kh, case["stride"][0], case["dilation"][0])
+    ow, _ = output_size_and_padding(case["padding"], w, kw, case["stride"][1], case["dilation"][1])
+    cout = case["cout"]
+    shape = (1, kh, kw, cout) if case["depthwise"] else (cout, kh, kw, case["shape"][3])
+    weights = rng.integers(-127, 128, shape).astype(np.int8)
+    n_scales = cout if case["per_channel"] else 1
+    w_scales = tuple(float(s) for s in rng.uniform(0.001, 0.05, n_scales))
+    (x_scale, x_zp), (y_scale, y_zp) = case["x_q"], case["y_q"]
+    mb = ModelBuilder()
+    x = mb.tensor(case["shape"], scale=x_scale, zero_point=x_zp)
+    wt = mb.tensor(shape, data=weights, scales=w_scales, zero_points=(0,) * n_scales,
+                   quantized_dimension=3 if case["depthwise"] else 0)
+    b = mb.tensor((cout,), "int32", data=rng.integers(-3000, 3000, cout),
+                  scales=tuple(x_scale * s for s in w_scales), zero_points=(0,) * n_scales)
+    y = mb.tensor((1, oh, ow, cout), scale=y_scale, zero_point=y_zp)
+    options = dict(padding=case["padding"], stride=case["stride"], dilation=case["dilation"],
+                   activation=case["activation"])
+    if case["depthwise"]:
+        options["depth_multiplier"] = case["multiplier"]
+    mb.op("DEPTHWISE_CONV_2D" if case["depthwise"] else "CONV_2D", [x, wt, b], [y], **options)
+    mb.inputs, mb.outputs = [x], [y]
+    return mb.build()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_cases(), st.sampled_from(["tflm", "litert-ref"]))
+def test_core_equals_reference_on_random_convolutions(case, profile):
+    model = edgecnn.load(build_conv(case), profile=profile)
+    x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
+    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"), str(case))
+
+
+@st.composite
+def pool_cases(draw):
+    h, w, c = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 5))
+    fh, fw = draw(st.integers(1, min(h, 4))), draw(st.integers(1, min(w, 4)))
+    return dict(shape=(1, h, w, c), filter=(fh, fw), stride=(draw(st.integers(1, 3)),
+                draw(st.integers(1, 3))), padding=draw(st.sampled_from(["SAME", "VALID"])),
+                op=draw(st.sampled_from(["MAX_POOL_2D", "AVERAGE_POOL_2D"])),
+                activation=draw(st.sampled_from(["NONE", "RELU", "RELU6"])),
+                q=_quantized(draw), seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_cases())
+def test_core_equals_reference_on_random_pooling(case):
+    from edgecnn.reference.quant import output_size_and_padding
+    (h, w), (fh, fw) = case["shape"][1:3], case["filter"]
+    oh, _ = output_size_and_padding(case["padding"], h, fh, case["stride"][0])
+    ow, _ = output_size_and_padding(case["padding"], w, fw, case["stride"][1])
+    mb = ModelBuilder()
+    scale, zp = case["q"]
+    x = mb.tensor(case["shape"], scale=scale, zero_point=zp)
+    y = mb.tensor((1, oh, ow, case["shape"][3]), scale=scale, zero_point=zp)
+    mb.op(case["op"], [x], [y], padding=case["padding"], stride=case["stride"],
+          filter=case["filter"], activation=case["activation"])
+    mb.inputs, mb.outputs = [x], [y]
+    model = edgecnn.load(mb.build())
+    x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
+    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"), str(case))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 4), st.booleans(),
+       st.sampled_from(["tflm", "litert-ref"]), st.integers(0, 2**32 - 1))
+def test_core_equals_reference_on_random_fully_connected(in_f, out_f, batch, per_channel,
+                                                         profile, seed):
+    from modelbuilder import fully_connected_model
+    rng = np.random.default_rng(seed)
+    n_scales = out_f if per_channel else 1
+    data = fully_connected_model(rng.integers(-127, 128, (out_f, in_f)).astype(np.int8),
+                                 rng.integers(-5000, 5000, out_f).astype(np.int32),
+                                 input_scale=float(rng.uniform(0.005, 0.1)),
+                                 input_zp=int(rng.integers(-128, 128)),
+                                 weight_scales=list(rng.uniform(0.001, 0.05, n_scales)),
+                                 output_scale=float(rng.uniform(0.01, 1.0)),
+                                 output_zp=int(rng.integers(-128, 128)), batch=batch)
+    model = edgecnn.load(data, profile=profile)
+    x = random_input(model.inputs[0], rng)
+    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"))
+
+
+def test_core_arithmetic_twin_on_edge_values():
+    from edgecnn import _core
+    from edgecnn.reference import quant
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.integers(-2**31, 2**31, 2000), [-2**31, 2**31 - 1, 0, 1, -1]])
+    for rounding in ("double", "single"):
+        for m, s in ((2**30, -1), (2**31 - 1, -31), (1518500250, 0), (2**30 + 7, -13)):
+            want = quant.multiply_by_quantized_multiplier(xs, m, s, rounding)
+            got = [_core.requantize_scalar(int(x), m, s, rounding) for x in xs]
+            assert np.array_equal(np.array(got), want), (rounding, m, s)
+
+
+def test_missing_extension_is_reported_not_replaced(monkeypatch):
+    monkeypatch.setattr(core_backend, "_core", None)
+    monkeypatch.setattr(core_backend, "_IMPORT_ERROR", "No module named 'edgecnn._core'")
+    model = edgecnn.load(read("examples/digits/digits_int8.tflite"))
+    with pytest.raises(edgecnn.BackendUnavailableError, match="not built"):
+        core_backend.CompiledModel(model.qgraph)
