@@ -187,40 +187,87 @@ cdef void pad_input(const int8_t* src, int8_t* dst, Py_ssize_t n, Py_ssize_t h, 
             memcpy(dst + ((b * hp + y + top) * wp + left) * c, src + (b * h + y) * w * c, w * c)
 
 
+DEF PIXEL_BLOCK = 4
+
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    /* acc[p][oc] += sum_k cols[p][k] * weights_t[k][oc] for a block of pixels.
+       Written in C for `restrict`: without it the compiler must assume the int8
+       weights alias the int32 accumulators and will not vectorize. The inner
+       loop runs over contiguous output channels; an int8 x int8 product always
+       fits in int16 (|product| <= 16384), so it is formed in int16, then widened. */
+    static inline void edgecnn_accumulate_pixels(int32_t *restrict acc,
+                                                 const int8_t *const *cols, ptrdiff_t pixels,
+                                                 const int8_t *restrict weights_t,
+                                                 ptrdiff_t depth, ptrdiff_t cout) {
+        for (ptrdiff_t k = 0; k < depth; ++k) {
+            const int8_t *restrict w_row = weights_t + k * cout;
+            for (ptrdiff_t p = 0; p < pixels; ++p) {
+                const int16_t xv = cols[p][k];
+                int32_t *restrict acc_p = acc + p * cout;
+                for (ptrdiff_t oc = 0; oc < cout; ++oc)
+                    acc_p[oc] += (int16_t)(xv * w_row[oc]);
+            }
+        }
+    }
+    """
+    void accumulate_pixels "edgecnn_accumulate_pixels" (
+        int32_t* acc, const int8_t** cols, Py_ssize_t pixels, const int8_t* weights_t,
+        Py_ssize_t depth, Py_ssize_t cout) noexcept nogil
+
+
 cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # Twin of reference/conv2d.py (integer_ops/conv.h).
+    # Twin of reference/conv2d.py (integer_ops/conv.h), as a blocked GEMM: for a
+    # block of output pixels, their input windows (im2col, or the input pixels
+    # themselves for a 1x1 stride-1 convolution) times weights laid out [K][cout].
     cdef Py_ssize_t n = op.i[0], h = op.i[1], w = op.i[2], cin = op.i[3]
     cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
     cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
     cdef Py_ssize_t top = op.i[13], left = op.i[14], hp = op.i[15], wp = op.i[16]
     cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
     cdef int8_t in_zp = <int8_t>op.i[20]
-    cdef const int8_t* weights = <const int8_t*>op.p[0]
+    cdef int32_t* acc = <int32_t*>(arena + op.i[21])           # PIXEL_BLOCK * cout int32
+    cdef int8_t* im2col = <int8_t*>(arena + op.i[22])          # PIXEL_BLOCK * K bytes
+    cdef const int8_t* weights_t = <const int8_t*>op.p[0]      # [kh*kw*cin][cout]
     cdef const int32_t* bias = <const int32_t*>op.p[1]
     cdef const int8_t* x = <const int8_t*>(arena + op.in0)
     cdef int8_t* y = <int8_t*>(arena + op.out)
-    cdef Py_ssize_t b, oy, ox, oc, ky, kx, taps_c = kh * kw * cin
-    cdef const int8_t* row
-    cdef const int8_t* wrow
-    cdef int32_t acc
+    cdef Py_ssize_t depth = kh * kw * cin
+    cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
+    cdef Py_ssize_t b, oy, ox0, p, pixels, ky, kx, oc
+    cdef const int8_t* cols[PIXEL_BLOCK]
+    cdef int8_t* col
     cdef int8_t* out_pixel
     if op.scratch >= 0:
         pad_input(x, <int8_t*>(arena + op.scratch), n, h, w, cin, hp, wp, top, left, in_zp)
         x = <const int8_t*>(arena + op.scratch)
     for b in range(n):
         for oy in range(oh):
-            for ox in range(ow):
-                out_pixel = y + ((b * oh + oy) * ow + ox) * cout
-                for oc in range(cout):
-                    acc = bias[oc]
-                    wrow = weights + oc * taps_c
-                    for ky in range(kh):
-                        row = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw) * cin
-                        for kx in range(kw):
-                            acc = acc + dot_s8(row + kx * dw * cin, wrow, cin)
-                            wrow = wrow + cin
-                    acc = requantize_channel(acc, op, oc) + out_zp
-                    out_pixel[oc] = <int8_t>clamp(acc, act_min, act_max)
+            for ox0 in range(0, ow, PIXEL_BLOCK):
+                pixels = ow - ox0 if ow - ox0 < PIXEL_BLOCK else PIXEL_BLOCK
+                for p in range(pixels):
+                    if pointwise:
+                        cols[p] = x + ((b * hp + oy) * wp + ox0 + p) * cin
+                    else:
+                        col = im2col + p * depth
+                        for ky in range(kh):
+                            for kx in range(kw):
+                                memcpy(col, x + ((b * hp + oy * sh + ky * dh) * wp
+                                                 + (ox0 + p) * sw + kx * dw) * cin, cin)
+                                col = col + cin
+                        cols[p] = im2col + p * depth
+                    for oc in range(cout):
+                        acc[p * cout + oc] = bias[oc]
+                accumulate_pixels(acc, cols, pixels, weights_t, depth, cout)
+                for p in range(pixels):
+                    out_pixel = y + ((b * oh + oy) * ow + ox0 + p) * cout
+                    for oc in range(cout):
+                        out_pixel[oc] = <int8_t>clamp(
+                            requantize_channel(acc[p * cout + oc], op, oc) + out_zp,
+                            act_min, act_max)
 
 
 cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
@@ -600,6 +647,28 @@ cdef class Program:
         with nogil:
             for k in range(self.n_ops):
                 run_op(&self.ops[k], base)
+
+
+    def time_ops(self, unsigned char[::1] arena, int repeats):
+        """Seconds per op (median of `repeats`), for profiling (`edgecnn bench --per-op`)."""
+        import time
+        cdef Py_ssize_t k
+        cdef int r
+        cdef uint8_t* base
+        if arena.shape[0] < self.arena_size:
+            raise ValueError("arena too small")
+        base = <uint8_t*>&arena[0]
+        result = []
+        for k in range(self.n_ops):
+            samples = []
+            for r in range(repeats):
+                start = time.perf_counter()
+                with nogil:
+                    run_op(&self.ops[k], base)
+                samples.append(time.perf_counter() - start)
+            samples.sort()
+            result.append(samples[len(samples) // 2])
+        return result
 
 
 def requantize_scalar(int32_t x, int32_t multiplier, int shift, str rounding="double"):

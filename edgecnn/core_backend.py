@@ -81,12 +81,21 @@ def scratch_bytes(qgraph: QGraph, node: QNode) -> int:
         padded = geometry["padded_bytes"]
         if node.op == "DEPTHWISE_CONV_2D":
             return 4 * p.weights.shape[2] + padded
-        return padded
+        return _conv_work_bytes(p.weights.shape) + padded
     if node.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return 4 * qgraph.tensors[node.inputs[0]].shape[3]
     if node.op == "MEAN":
         return 4 * int(np.prod(qgraph.tensors[node.outputs[0]].shape))
     return 0
+
+
+PIXEL_BLOCK = 4  # _core.pyx: output pixels computed together by the conv GEMM
+
+
+def _conv_work_bytes(weights_shape) -> int:
+    """int32 accumulators + im2col rows for one block of output pixels (4-byte aligned)."""
+    cout, kh, kw, cin = weights_shape
+    return 4 * PIXEL_BLOCK * cout + -(-PIXEL_BLOCK * kh * kw * cin // 4) * 4
 
 
 def _conv_geometry(qgraph: QGraph, node: QNode) -> dict:
@@ -147,8 +156,10 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
     if node.op == "CONV_2D":
         _, kh, kw, _ = p.weights.shape
         bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
-        extra, kind = [], "CONV"
-        pad_at = scratch if g["padded_bytes"] else -1
+        work = _conv_work_bytes(p.weights.shape)
+        extra, kind = [scratch, scratch + 4 * PIXEL_BLOCK * cout], "CONV"
+        pad_at = scratch + work if g["padded_bytes"] else -1
+        weights = np.ascontiguousarray(p.weights.reshape(cout, -1).T)   # [K][cout]
     else:
         kh, kw, _ = p.weights.shape
         per_output = np.moveaxis(p.weights, 2, 0)                       # [cout, kh, kw]
@@ -156,10 +167,11 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
         acc_bytes = 4 * cout
         extra, kind = [p.depth_multiplier, scratch], "DWCONV"
         pad_at = scratch + acc_bytes if g["padded_bytes"] else -1
+        weights = np.ascontiguousarray(p.weights)
     ints = [n, h, w, cin, oh, ow, cout, kh, kw, p.stride[0], p.stride[1], p.dilation[0],
             p.dilation[1], p.padding[0], p.padding[1], g["hp"], g["wp"], p.output_zero_point,
             p.activation_min, p.activation_max, p.input_zero_point] + extra
-    arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, cout)
+    arrays = [weights, bias] + _requant_arrays(p.requant, cout)
     cm.program.add(kind, x_off, -1, y_off, pad_at, ints, arrays, p.requant.rounding)
 
 
