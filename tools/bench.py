@@ -1,0 +1,156 @@
+"""`edgecnn bench MODEL...`: check outputs, then time edgecnn against LiteRT and tflite-micro.
+
+For each model the outputs of every runner are compared first (edgecnn's
+profiles against the oracle each reproduces). Then all runners are timed in
+one interleaved loop (round-robin, so machine noise hits them alike) and the
+median latency, GMAC/s and the ratio against each anchor are printed. The
+anchors are measured in the same run: LiteRT with XNNPACK (1 and 2 threads),
+LiteRT BUILTIN_REF and tflite-micro. This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from ..errors import EdgecnnError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", help=".tflite models")
+    parser.add_argument("--rounds", type=int, default=30, help="timed rounds per runner (30)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--per-op", action="store_true",
+                        help="also print the core's time per op")
+
+
+def _runners(data: bytes, model, x):
+    """name -> callable running one inference on x (already set up)."""
+    import edgecnn
+    runners = {}
+    core = edgecnn.load(data)
+    runners["edgecnn core"] = lambda: core.run(x, backend="core")
+    runners["edgecnn reference"] = lambda: core.run(x, backend="reference")
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        for threads in (1, 2):
+            it = Interpreter(model_content=data, num_threads=threads)
+            it.allocate_tensors()
+            it.set_tensor(it.get_input_details()[0]["index"], x)
+            runners[f"LiteRT XNNPACK {threads}T"] = it.invoke
+        ref = Interpreter(model_content=data,
+                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        ref.allocate_tensors()
+        ref.set_tensor(ref.get_input_details()[0]["index"], x)
+        runners["LiteRT BUILTIN_REF"] = ref.invoke
+    except ImportError:
+        pass
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+        micro = runtime.Interpreter.from_bytes(data)
+        micro.set_input(x, 0)
+        runners["tflite-micro"] = micro.invoke
+    except ImportError:
+        pass
+    return runners
+
+
+def _check(data: bytes, x) -> dict:
+    """Bit-exactness of each edgecnn profile against the oracle it reproduces."""
+    import edgecnn
+    from .verify import _oracle_runners
+    oracles = _oracle_runners(data)
+    result = {}
+    for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref")):
+        if oracle not in oracles:
+            continue
+        model = edgecnn.load(data, profile=profile)
+        ours = np.asarray(model.run([x], backend="core"))
+        theirs = np.asarray(oracles[oracle]([x]))
+        result[f"core/{profile} == {oracle}"] = bool(ours.shape == theirs.shape
+                                                     and np.array_equal(ours, theirs))
+    return result
+
+
+def bench_model(path: str, rounds: int) -> dict:
+    import edgecnn
+    from .inspect import layer_rows
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise EdgecnnError(f"cannot read model file: {exc.strerror}", path) from None
+    model = edgecnn.load(data)
+    if len(model.inputs) != 1:
+        raise EdgecnnError("bench supports single-input models", path)
+    info = model.inputs[0]
+    rng = np.random.default_rng(0)
+    if info.dtype.kind in "iu":
+        lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max
+        x = rng.integers(lo, hi + 1, size=info.shape).astype(info.dtype)
+    else:
+        x = rng.uniform(-1, 1, size=info.shape).astype(info.dtype)
+    checks = _check(data, x)
+    macs = sum(r["macs"] for r in layer_rows(model))
+    runners = _runners(data, model, x)
+    for run in runners.values():  # warm up (and compile the core)
+        run()
+    samples = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            if name == "edgecnn reference" and len(samples[name]) >= max(3, rounds // 10):
+                continue  # slow by design; a few rounds are enough
+            start = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - start)
+    median = {name: float(np.median(s)) for name, s in samples.items()}
+    return {"model": path, "macs": macs, "checks": checks, "median_ms":
+            {k: v * 1e3 for k, v in median.items()},
+            "gmacs": {k: macs / v / 1e9 for k, v in median.items()}}
+
+
+def print_report(report: dict) -> None:
+    print(f"{report['model']}: {report['macs']:,} MACs; checks: " +
+          ", ".join(f"{k} {'OK' if v else 'DIFFERS'}" for k, v in report["checks"].items()))
+    anchors = [a for a in ("LiteRT XNNPACK 1T", "LiteRT XNNPACK 2T", "tflite-micro")
+               if a in report["median_ms"]]
+    header = f"  {'runner':<20} {'median ms':>10} {'GMAC/s':>8}" + "".join(
+        f" {'/ ' + a:>22}" for a in anchors)
+    print(header)
+    for name, ms in report["median_ms"].items():
+        ratios = "".join(f" {ms / report['median_ms'][a]:>21.2f}x" for a in anchors)
+        print(f"  {name:<20} {ms:>10.3f} {report['gmacs'][name]:>8.2f}{ratios}")
+
+
+def main(args: argparse.Namespace) -> int:
+    reports = [bench_model(path, args.rounds) for path in args.models]
+    if args.json:
+        print(json.dumps(reports, indent=1))
+        return 0
+    for report in reports:
+        print_report(report)
+        if args.per_op:
+            _print_per_op(report["model"])
+    if len(reports) > 1:
+        core = [r["median_ms"]["edgecnn core"] for r in reports]
+        for anchor in ("LiteRT XNNPACK 1T", "tflite-micro"):
+            if all(anchor in r["median_ms"] for r in reports):
+                ratio = np.exp(np.mean([np.log(c / r["median_ms"][anchor])
+                                        for c, r in zip(core, reports)]))
+                print(f"geometric mean, edgecnn core / {anchor}: {ratio:.2f}x")
+    return 0
+
+
+def _print_per_op(path: str) -> None:
+    import edgecnn
+    from ..core_backend import CompiledModel
+    model = edgecnn.load(path)
+    compiled = CompiledModel(model.qgraph)
+    x = np.zeros(model.inputs[0].shape, model.inputs[0].dtype)
+    compiled.run([x])
+    times = compiled.program.time_ops(compiled.arena, 20)
+    print(f"  per op (core, {len(times)} program ops): " +
+          ", ".join(f"{t * 1e6:.0f}us" for t in times))
