@@ -21,7 +21,7 @@ the bound), and wrap-around arithmetic is exact modulo 2^32.
 from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
-from libc.math cimport round as c_round, floorf, fabsf
+from libc.math cimport round as c_round, roundf
 
 cdef enum:
     OP_CONV = 1
@@ -513,9 +513,7 @@ cdef void quantize_float(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int32_t v
     for i in range(size):
         q = x[i] / scale
-        r = floorf(fabsf(q) + <float>0.5)
-        if q < 0:
-            r = -r
+        r = roundf(q)   # ties away from zero, exactly (std::round in TFLite)
         if r > <float>2147483520.0:
             r = <float>2147483520.0
         elif r < <float>-2147483520.0:

@@ -10,9 +10,12 @@ from .quant import multiply_by_quantized_multiplier
 def quantize(x: np.ndarray, p, output_shape) -> np.ndarray:
     info = np.iinfo(p.output_dtype)
     if x.dtype == np.float32:
-        # AffineQuantize: round(x / scale) in float32, ties away from zero, + zero point.
-        quotient = x / np.float32(p.scale)
-        rounded = np.sign(quotient) * np.floor(np.abs(quotient) + np.float32(0.5))
+        # AffineQuantize: round(x / scale), the division in float32, ties away from
+        # zero (std::round). floor(|q| + 0.5) would be wrong for q = 0.49999997,
+        # where the float sum rounds up to 1.0: split q exactly instead.
+        quotient = (x / np.float32(p.scale)).astype(np.float64)
+        whole = np.floor(np.abs(quotient))
+        rounded = np.sign(quotient) * (whole + (np.abs(quotient) - whole >= 0.5))
         # Clamp in float before converting: a huge float must saturate, not wrap.
         rounded = np.clip(rounded.astype(np.float64), -2.0**31, 2.0**31 - 1)
         out = rounded.astype(np.int64) + p.output_zero_point

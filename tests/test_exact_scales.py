@@ -90,3 +90,25 @@ def test_fully_connected_profiles_follow_their_oracles_on_ties():
     acc = FC_INPUT.astype(np.int64) * np.array([1, -1, 3, -3])
     assert np.array_equal(litert, np.clip(np.sign(acc) * np.floor(np.abs(acc) / 2 + 0.5), -128, 127))
     assert np.array_equal(tflm, np.clip(np.floor(acc / 2 + 0.5), -128, 127))
+
+
+def test_quantize_rounds_like_std_round_even_just_below_one_half():
+    """0.49999997f + 0.5f rounds up to 1.0f in float32: a floor(|q| + 0.5) shortcut would
+    quantize it to 1; std::round (TfLiteRound) gives 0. Checked against both oracles."""
+    from modelbuilder import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor((1, 10), "float32")
+    y = mb.tensor((1, 10), "int8", scale=1.0, zero_point=0)
+    mb.op("QUANTIZE", [x], [y])
+    mb.inputs, mb.outputs = [x], [y]
+    data = mb.build()
+    # (Beyond |x / scale| >= 2^31 TFLite's float -> int32 cast is undefined behaviour and
+    # x86 yields INT32_MIN; edgecnn saturates instead, so those values are not compared.)
+    values = np.array([[0.49999997, -0.49999997, 0.5, -0.5, 1.5, 2.5, -2.5, 126.5, 127.5,
+                        -128.5]], np.float32)
+    model = edgecnn.load(data)
+    for oracle in ("tflm", "litert-ref"):
+        want = run_oracle(oracle, data, [values])[0]
+        for backend in ("reference", "core"):
+            assert_bitexact(model.run(values, backend=backend), want, f"{backend} vs {oracle}")
+    assert model.run(values)[0, 0] == 0
