@@ -19,8 +19,8 @@ import numpy as np
 from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
 from .planner import Plan, plan_memory, tensor_bytes
-from .reference import activations, layout, quant
-from .reference import fixedpoint as fp
+from .reference import quant
+from .tables import elementwise_table, softmax_exp_tables
 
 _IMPORT_ERROR = ""
 try:
@@ -32,10 +32,6 @@ except ImportError as exc:  # reported when the backend is asked for, never repl
 
 def available() -> bool:
     return _core is not None
-
-
-LUT_OPS = {"LOGISTIC": activations.logistic, "HARD_SWISH": activations.hard_swish,
-           "RELU": activations.relu, "RELU6": activations.relu, "RELU_N1_TO_1": activations.relu}
 
 
 class CompiledModel:
@@ -240,26 +236,15 @@ def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:
     p = node.params
     x, y, x_off, y_off = _io(cm, node)
     depth = x.shape[-1]
-    # exp() of every possible difference from the row max, 0 .. -255, as the reference computes it.
-    diffs = -np.arange(256, dtype=np.int64)
-    scaled = quant.multiply_by_quantized_multiplier(diffs, p.input_multiplier, p.input_left_shift)
-    exp_q0 = fp.exp_on_negative_values(scaled, activations.SOFTMAX_DIFF_INTEGER_BITS)
-    exp_acc = fp.rescale(exp_q0, 0, activations.SOFTMAX_ACCUMULATION_INTEGER_BITS)
+    exp_q0, exp_acc = softmax_exp_tables(p)
     ints = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
-    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints,
-                   [exp_q0.astype(np.int32), exp_acc.astype(np.int32)])
+    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc])
 
 
 def _compile_lut(cm: CompiledModel, step: int, node: QNode) -> None:
     """Elementwise int8/uint8 -> int8/uint8 ops as a 256-entry table built by the reference."""
-    from .executor import REFERENCE_KERNELS
     x, y, x_off, y_off = _io(cm, node)
-    if x.dtype == "int8":
-        domain, flip = np.arange(-128, 128, dtype=np.int64).astype(np.int8), 0x80
-    else:
-        domain, flip = np.arange(256, dtype=np.int64).astype(np.uint8), 0
-    table = REFERENCE_KERNELS[node.op]([domain], node.params, domain.shape)
-    table = np.ascontiguousarray(table).view(np.uint8)
+    table, flip = elementwise_table(node, x.dtype)
     cm.program.add("LUT", x_off, -1, y_off, -1, [int(np.prod(x.shape)), flip], [table])
 
 

@@ -102,11 +102,12 @@ def plan_memory(qgraph: QGraph, scratch_sizes: dict[int, int] | None = None) -> 
     for step, size in sorted(scratch_sizes.items()):
         if size > 0:
             buffers.append(Buffer(f"scratch@{step}", int(size), step, step, alignment=4))
-    _place_greedy(buffers)
+    bound = lower_bound(buffers, steps)
+    _place_best(buffers, bound)
     arena = max((b.offset + b.size for b in buffers), default=0)
     offsets = {t: b.offset for b in buffers for t in b.tensors}
     scratch = {b.first: b.offset for b in buffers if not b.tensors}
-    plan = Plan(buffers, offsets, scratch, arena, lower_bound(buffers, steps), steps)
+    plan = Plan(buffers, offsets, scratch, arena, bound, steps)
     plan.check()
     return plan
 
@@ -146,9 +147,34 @@ def _align(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
 
 
-def _place_greedy(buffers: list[Buffer]) -> None:
+def _place_best(buffers: list[Buffer], bound: int) -> None:
+    """Try a few placements and keep the smallest arena.
+
+    1. tflite-micro's greedy (largest first, lowest fitting offset);
+    2. the same in order of first use;
+    3. alternating ends: in order of first use, each buffer goes at the
+       lowest fitting offset or flush against the top of an arena of the
+       lower bound, whichever side the previous buffer did not take. On a
+       chain (each step reads one tensor and writes the next) this is
+       optimal: consecutive tensors sit at opposite ends and never overlap.
+    """
+    candidates = []
+    created = {id(b): k for k, b in enumerate(buffers)}  # inputs, then outputs in step order
+    for order, strategy in ((lambda b: (-b.size, b.first, created[id(b)]), _first_fit),
+                            (lambda b: (b.first, created[id(b)]), _first_fit),
+                            (lambda b: (b.first, created[id(b)]), _alternate_ends)):
+        offsets = strategy(sorted(buffers, key=order), bound)
+        if offsets is not None:
+            arena = max((b.offset + b.size for b in buffers), default=0)
+            candidates.append((arena, len(candidates), offsets))
+    arena, _, best = min(candidates)
+    for buf in buffers:
+        buf.offset = best[id(buf)]
+
+
+def _first_fit(ordered: list[Buffer], bound: int) -> dict[int, int]:
     placed: list[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.name)):
+    for buf in ordered:
         live = sorted((p for p in placed if p.overlaps_in_time(buf)), key=lambda p: p.offset)
         offset = 0
         for other in live:
@@ -157,6 +183,23 @@ def _place_greedy(buffers: list[Buffer]) -> None:
             offset = max(offset, _align(other.offset + other.size, buf.alignment))
         buf.offset = _align(offset, buf.alignment)
         placed.append(buf)
+    return {id(b): b.offset for b in ordered}
+
+
+def _alternate_ends(ordered: list[Buffer], bound: int) -> dict[int, int] | None:
+    placed: list[Buffer] = []
+    top = False
+    for buf in ordered:
+        if top:
+            buf.offset = (bound - buf.size) // buf.alignment * buf.alignment
+        else:
+            buf.offset = 0
+        if buf.offset < 0 or any(p.overlaps_in_time(buf) and p.overlaps_in_space(buf)
+                                 for p in placed if p.size and buf.size):
+            return None
+        placed.append(buf)
+        top = not top
+    return {id(b): b.offset for b in ordered}
 
 
 def lower_bound(buffers: list[Buffer], steps: int) -> int:

@@ -1,0 +1,169 @@
+/* edgecnn firmware runtime: portable C99 int8 kernels, bit-exact with edgecnn's
+ * Python reference (the reference/ package) and tflite-micro.
+ *
+ * No malloc, no printf, no float in the integer path (float appears only in
+ * QUANTIZE from a float32 model input and DEQUANTIZE to a float32 output).
+ * Every arithmetic helper below is the twin of the function of the same name
+ * in reference/quant.py; every kernel the twin of the reference kernel its
+ * comment names. Tensors are NHWC, shapes are given as 4-D (leading 1s). */
+#ifndef EC_RUNTIME_H
+#define EC_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ec_status { EC_OK = 0, EC_ERROR_NULL = 1, EC_ERROR_ARENA_TOO_SMALL = 2 };
+
+enum ec_rounding { EC_ROUND_DOUBLE = 0, EC_ROUND_SINGLE = 1 };
+
+/* ---- quantization arithmetic (twins of reference/quant.py) ------------------ */
+
+static inline int32_t ec_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int64_t nudge;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates */
+}
+
+static inline int32_t ec_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t ec_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                                          int32_t shift, int32_t rounding)
+{
+    if (rounding == EC_ROUND_SINGLE) {
+        const int total = 31 - (int)shift;
+        const int64_t product = (int64_t)x * multiplier + ((int64_t)1 << (total - 1));
+        return (int32_t)(product >> total);
+    } else {
+        const int left = shift > 0 ? (int)shift : 0;
+        const int right = shift < 0 ? (int)-shift : 0;
+        /* x * 2^left through uint32: a left shift of a negative int is undefined */
+        const int32_t shifted = (int32_t)((uint32_t)x << left);
+        return ec_rounding_divide_by_pot(
+            ec_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
+    }
+}
+
+static inline int32_t ec_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* ---- parameter records (one per op, mirroring edgecnn/params.py) ------------- */
+
+typedef struct {
+    const int32_t *multiplier; /* per output channel */
+    const int32_t *shift;      /* TFLite's sign: positive = left */
+    int32_t rounding;          /* enum ec_rounding */
+} ec_requant;
+
+typedef struct {
+    int32_t batch, height, width, in_channels;
+    int32_t out_height, out_width, out_channels;
+    int32_t kernel_height, kernel_width, stride_height, stride_width;
+    int32_t dilation_height, dilation_width, pad_top, pad_left;
+    int32_t depth_multiplier; /* depthwise only */
+    int32_t input_zero_point, output_zero_point, activation_min, activation_max;
+    const int8_t *weights; /* conv: [out][kh][kw][in]; depthwise: [kh][kw][out] */
+    const int32_t *bias;
+    ec_requant requant;
+} ec_conv_params;
+
+typedef struct {
+    int32_t batch, height, width, channels, out_height, out_width;
+    int32_t filter_height, filter_width, stride_height, stride_width, pad_top, pad_left;
+    int32_t activation_min, activation_max;
+} ec_pool_params;
+
+typedef struct {
+    int32_t rows, in_features, out_features;
+    int32_t input_zero_point, output_zero_point, activation_min, activation_max;
+    const int8_t *weights; /* [out][in] */
+    const int32_t *bias;
+    ec_requant requant;
+} ec_fully_connected_params;
+
+typedef struct {
+    int32_t out_shape[4];
+    int32_t a_strides[4], b_strides[4]; /* 0 along broadcast dimensions */
+    int32_t input1_zero_point, input2_zero_point, output_zero_point, left_shift;
+    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift, activation_min, activation_max, rounding;
+    const int8_t *constant_b; /* the second operand when it is a constant, else NULL */
+} ec_add_params;
+
+typedef struct {
+    int32_t in_shape[4];
+    int32_t reduced[4]; /* 1 for the averaged dimensions */
+    int32_t count, input_zero_point, output_zero_point, multiplier, shift, requantize;
+} ec_mean_params;
+
+typedef struct {
+    int32_t rows, depth, diff_min, output_zero_point;
+    const int32_t *exp_q0;  /* exp(-d) in Q0.31 for d = 0..255 below the row max */
+    const int32_t *exp_acc; /* the same in Q12.19, the accumulation format */
+} ec_softmax_params;
+
+typedef struct {
+    int32_t size;
+    uint8_t flip;          /* 0x80 for int8 input, 0 for uint8 */
+    const uint8_t *table;  /* the op's value for each of the 256 inputs */
+} ec_lut_params;
+
+typedef struct {
+    int32_t in_shape[4], before[4], out_shape[4];
+    int8_t pad_value;
+} ec_pad_params;
+
+typedef struct {
+    int32_t outer, inner_in, inner_out, offset; /* bytes per outer slice */
+} ec_concat_part_params;
+
+typedef struct {
+    int32_t in_shape[4], out_shape[4], block[2], before[2];
+    int8_t pad_value;
+} ec_space_batch_params;
+
+typedef struct {
+    int32_t size, zero_point, qmin, qmax;
+    float scale;
+} ec_quantize_params;
+
+typedef struct {
+    int32_t size, zero_point;
+    float scale;
+} ec_dequantize_params;
+
+/* ---- kernels ---------------------------------------------------------------- */
+
+void ec_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
+void ec_depthwise_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
+void ec_max_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
+void ec_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
+void ec_fully_connected_s8(const ec_fully_connected_params *p, const int8_t *input,
+                           int8_t *output);
+void ec_add_s8(const ec_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+void ec_mean_s8(const ec_mean_params *p, const int8_t *input, int8_t *output);
+void ec_softmax_s8(const ec_softmax_params *p, const int8_t *input, int8_t *output);
+void ec_lut_u8(const ec_lut_params *p, const uint8_t *input, uint8_t *output);
+void ec_pad_s8(const ec_pad_params *p, const int8_t *input, int8_t *output);
+void ec_concat_part(const ec_concat_part_params *p, const uint8_t *input, uint8_t *output);
+void ec_space_to_batch_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
+void ec_batch_to_space_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
+void ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
+                     int output_is_uint8);
+void ec_dequantize_f32(const ec_dequantize_params *p, const uint8_t *input, int input_is_uint8,
+                       float *output);
+
+#endif /* EC_RUNTIME_H */

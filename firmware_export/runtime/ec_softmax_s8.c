@@ -1,0 +1,89 @@
+/* SOFTMAX, int8 -> int8 (reference/activations.py, TFLite reference_ops::Softmax).
+ * exp() of every possible difference from the row maximum (0 .. -255) comes
+ * from tables the exporter computed with the reference (gemmlowp's fixed-point
+ * exp); the sum's reciprocal is gemmlowp's one_over_one_plus_x_for_x_in_0_1,
+ * twin of reference/fixedpoint.py. */
+#include "ec_runtime.h"
+
+static int32_t wrapping_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static int32_t saturating_left_shift(int32_t x, int exponent)
+{
+    const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+static int32_t one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    const int64_t total = (int64_t)a + INT32_MAX;
+    const int64_t sign = total >= 0 ? 1 : -1;
+    const int32_t half_denominator = (int32_t)((total + sign) / 2);
+    int32_t x = wrapping_add(1515870810, /* 48/17 in Q2.29 */
+                             ec_saturating_rounding_doubling_high_mul(half_denominator,
+                                                                      -1010580540)); /* -32/17 */
+    int i;
+    for (i = 0; i < 3; ++i) { /* Newton-Raphson on 1 / half_denominator, in Q2.29 */
+        const int32_t one_minus = (int32_t)((uint32_t)((int32_t)1 << 29) -
+            (uint32_t)ec_saturating_rounding_doubling_high_mul(half_denominator, x));
+        x = wrapping_add(x, saturating_left_shift(
+                                ec_saturating_rounding_doubling_high_mul(x, one_minus), 2));
+    }
+    return saturating_left_shift(x, 1);
+}
+
+static int count_leading_zeros(uint32_t x)
+{
+    int n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+void ec_softmax_s8(const ec_softmax_params *p, const int8_t *input, int8_t *output)
+{
+    int32_t r, c;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = input + r * p->depth;
+        int8_t *y = output + r * p->depth;
+        int32_t row_max = -128, total = 0, reciprocal;
+        int headroom_plus_one, exponent;
+        for (c = 0; c < p->depth; ++c) {
+            row_max = x[c] > row_max ? x[c] : row_max;
+        }
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = x[c] - row_max;
+            if (diff >= p->diff_min) {
+                total = wrapping_add(total, p->exp_acc[-diff]);
+            }
+        }
+        headroom_plus_one = count_leading_zeros((uint32_t)total);
+        reciprocal = one_over_one_plus_x_for_x_in_0_1(
+            (int32_t)(((uint32_t)total << headroom_plus_one) - ((uint32_t)1 << 31)));
+        exponent = (12 - headroom_plus_one) + 31 - 8;
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = x[c] - row_max;
+            if (diff >= p->diff_min) {
+                const int32_t unsaturated = ec_rounding_divide_by_pot(
+                    ec_saturating_rounding_doubling_high_mul(reciprocal, p->exp_q0[-diff]),
+                    exponent);
+                y[c] = (int8_t)ec_clamp(unsaturated + p->output_zero_point, -128, 127);
+            } else {
+                y[c] = -128;
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/* Example driver: NAME_demo IN OUT
+ * Reads raw input tensors from IN (one or more back to back), runs one
+ * inference per tensor and writes the raw output tensors to OUT.
+ * Exit status: 0 on success, 1 on a usage or I/O error, else the status
+ * returned by @PREFIX@_invoke. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "@PREFIX@_model.h"
+
+int main(int argc, char **argv)
+{
+    static @IN_T@ input[@PREFIX_UPPER@_INPUT_SIZE];
+    static @OUT_T@ output[@PREFIX_UPPER@_OUTPUT_SIZE];
+    FILE *in;
+    FILE *out;
+    int status = 0;
+    size_t got;
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s IN OUT\n", argv[0]);
+        return 1;
+    }
+    in = fopen(argv[1], "rb");
+    out = fopen(argv[2], "wb");
+    if (in == NULL || out == NULL) {
+        fprintf(stderr, "cannot open %s or %s\n", argv[1], argv[2]);
+        return 1;
+    }
+    while ((got = fread(input, sizeof input[0], @PREFIX_UPPER@_INPUT_SIZE, in)) ==
+           @PREFIX_UPPER@_INPUT_SIZE) {
+        status = @PREFIX@_invoke(input, output);
+        if (status != 0) {
+            break;
+        }
+        if (fwrite(output, sizeof output[0], @PREFIX_UPPER@_OUTPUT_SIZE, out) !=
+            @PREFIX_UPPER@_OUTPUT_SIZE) {
+            status = 1;
+            break;
+        }
+    }
+    if (status == 0 && got != 0) {
+        fprintf(stderr, "%s: trailing partial tensor\n", argv[1]);
+        status = 1;
+    }
+    fclose(in);
+    if (fclose(out) != 0) {
+        status = 1;
+    }
+    return status;
+}

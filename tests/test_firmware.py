@@ -1,0 +1,159 @@
+"""Exported C equals the Python core and reference byte for byte, on every target.
+
+  host gcc (all committed models), host with -fsanitize=address,undefined,
+  Cortex-M4 on qemu-system-arm -M mps2-an386 (semihosting), aarch64 Linux on
+  qemu-aarch64. A missing toolchain skips with a message on a developer
+  machine; under CI (CI=true) it is a failure, since .ci/run installs them.
+"""
+
+import filecmp
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import edgecnn
+from edgecnn.errors import ArenaTooSmallError, UnsupportedOpError
+from edgecnn.firmware_export import export
+from oracles import all_models, random_input, read
+
+MODELS = all_models()
+# Every op kind and I/O type once, plus the networks: what runs under emulation.
+EMULATED = [p for p in MODELS if "/nets/" in p or "digits_" in p or any(
+    k in p for k in ("conv_3x3_s2_same", "dw_multiplier2", "avgpool_2x2", "maxpool_3x3_s2",
+                     "add_relu", "concat.", "pad.", "mean", "softmax", "logistic", "hard_swish",
+                     "relu6_standalone", "_s2b", "fc_flatten_dynamic", "dilation2_valid"))]
+INPUTS = 3
+TOOLS = {"host": ["cc"], "cortex-m4": ["arm-none-eabi-gcc", "qemu-system-arm"],
+         "aarch64": ["aarch64-linux-gnu-gcc", "qemu-aarch64"]}
+
+
+def require(target):
+    missing = [t for t in TOOLS[target] if shutil.which(t) is None]
+    if missing:
+        message = f"{target}: {', '.join(missing)} not installed (.ci/install-toolchains.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """path -> (export dir, model, inputs file, expected output bytes); exported once."""
+    cache = {}
+
+    def get(path):
+        if path not in cache:
+            out = tmp_path_factory.mktemp(os.path.basename(path).replace(".", "_"))
+            data = read(path)
+            export(data, str(out), prefix="net")
+            model = edgecnn.load(data)
+            rng = np.random.default_rng(2)
+            xs = [random_input(model.inputs[0], rng) for _ in range(INPUTS)]
+            (out / "in.bin").write_bytes(b"".join(x.tobytes() for x in xs))
+            core = [np.asarray(model.run(x, backend="core")) for x in xs]
+            reference = [np.asarray(model.run(x, backend="reference")) for x in xs]
+            for c, r in zip(core, reference):
+                assert np.array_equal(c, r)
+            cache[path] = (out, model, b"".join(c.tobytes() for c in core))
+        return cache[path]
+    return get
+
+
+def build_and_run(out, target, run):
+    make_target = {"host": "demo", "host-san": "demo-san", "cortex-m4": "demo-cm4",
+                   "aarch64": "demo-aarch64"}[target]
+    build = subprocess.run(["make", "-s", "-C", str(out), make_target], capture_output=True,
+                           text=True, timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr  # -Werror: warnings fail too
+    result = run(out / make_target)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return (out / f"out-{target}.bin").read_bytes()
+
+
+def check(exported, path, target, command):
+    out, model, want = exported(path)
+    got = build_and_run(out, target, lambda exe: subprocess.run(
+        command(exe, out), capture_output=True, text=True, timeout=300, cwd=str(out)))
+    assert got == want, f"{path} on {target}: {_first_difference(got, want)}"
+
+
+def _first_difference(got: bytes, want: bytes) -> str:
+    if len(got) != len(want):
+        return f"{len(got)} bytes written, {len(want)} expected"
+    k = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+    return f"first differing byte {k}: {got[k]} != {want[k]}"
+
+
+@pytest.mark.parametrize("path", MODELS)
+def test_host(exported, path):
+    require("host")
+    check(exported, path, "host", lambda exe, out: [str(exe), "in.bin", "out-host.bin"])
+
+
+@pytest.mark.parametrize("path", EMULATED)
+def test_host_with_sanitizers(exported, path):
+    require("host")
+    check(exported, path, "host-san", lambda exe, out: [str(exe), "in.bin", "out-host-san.bin"])
+
+
+@pytest.mark.parametrize("path", EMULATED)
+def test_cortex_m4_on_qemu(exported, path):
+    require("cortex-m4")
+    check(exported, path, "cortex-m4", lambda exe, out: [
+        "qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
+        "-serial", "none", "-semihosting-config",
+        "enable=on,target=native,arg=demo,arg=in.bin,arg=out-cortex-m4.bin", "-kernel", str(exe)])
+
+
+@pytest.mark.parametrize("path", EMULATED)
+def test_aarch64_on_qemu(exported, path):
+    require("aarch64")
+    check(exported, path, "aarch64", lambda exe, out: [
+        "qemu-aarch64", "-cpu", "cortex-a72", str(exe), "in.bin", "out-aarch64.bin"])
+
+
+def test_export_is_deterministic(tmp_path):
+    data = read("examples/digits/digits_int8.tflite")
+    export(data, str(tmp_path / "a"), prefix="digits")
+    export(data, str(tmp_path / "b"), prefix="digits")
+    names = sorted(os.listdir(tmp_path / "a"))
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b",
+                                               [n for n in names if n != "cortex-m"], shallow=False)
+    assert mismatch == [] and errors == []
+    header = (tmp_path / "a" / "digits_model.c").read_text()
+    assert "sha256" in header and "edgecnn" in header
+
+
+def test_arena_and_flash_limits_name_the_largest_layer(tmp_path):
+    data = read("tests/models/nets/ds_cnn.tflite")
+    with pytest.raises(ArenaTooSmallError, match=r"max-arena 1000; the largest layer is operator"):
+        export(data, str(tmp_path / "a"), max_arena=1000)
+    with pytest.raises(ArenaTooSmallError, match=r"max-flash 1000; the largest layer is operator"):
+        export(data, str(tmp_path / "b"), max_flash=1000)
+
+
+def test_float_requantization_profile_is_refused(tmp_path):
+    model = edgecnn.load(read("tests/models/ops/fc_2d.tflite"), profile="litert-ref")
+    with pytest.raises(UnsupportedOpError, match="profile='tflm'"):
+        export(model, str(tmp_path))
+
+
+def test_caller_arena_too_small_is_a_status_not_a_crash(tmp_path):
+    require("host")
+    export(read("examples/digits/digits_int8.tflite"), str(tmp_path), prefix="digits")
+    (tmp_path / "small.c").write_text(
+        '#include "digits_model.h"\n#include "ec_runtime.h"\n'
+        "int main(void) {\n"
+        "    static uint8_t arena[16];\n    static int8_t in[DIGITS_INPUT_SIZE];\n"
+        "    static int8_t out[DIGITS_OUTPUT_SIZE];\n"
+        "    if (digits_invoke_with_arena(arena, sizeof arena, in, out) != EC_ERROR_ARENA_TOO_SMALL) return 1;\n"
+        "    if (digits_invoke_with_arena(NULL, 0, in, out) != EC_ERROR_NULL) return 2;\n"
+        "    return digits_arena_size() == DIGITS_ARENA_SIZE ? 0 : 3;\n}\n")
+    sources = [str(p) for p in tmp_path.glob("ec_*.c")] + [str(tmp_path / "digits_model.c")]
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                    "-fsanitize=address,undefined", str(tmp_path / "small.c"), *sources,
+                    "-o", str(tmp_path / "small"), "-lm"], check=True)
+    assert subprocess.run([str(tmp_path / "small")]).returncode == 0
