@@ -88,8 +88,12 @@ def export(model, out_dir: str, prefix: str = "model", *, max_arena: int | None 
     substitutions = {"@PREFIX@": prefix, "@PREFIX_UPPER@": prefix.upper(),
                      "@IN_T@": C_TYPES[q.tensors[q.inputs[0]].dtype],
                      "@OUT_T@": C_TYPES[q.tensors[q.outputs[0]].dtype],
-                     "@RUNTIME_SOURCES@": " ".join(sources)}
-    for name in ("main.c", "Makefile", "cortex-m/startup.c", "cortex-m/mps2.ld"):
+                     "@RUNTIME_SOURCES@": " ".join(sources),
+                     "@INPUT_BYTES@": str(tensor_bytes(q, q.inputs[0])),
+                     "@MACS@": str(max(1, _macs(q)))}
+    os.makedirs(os.path.join(out_dir, "tools"), exist_ok=True)
+    for name in ("main.c", "Makefile", "ec_bench.c", "ec_bench.h", "cortex-m/startup.c",
+                 "cortex-m/mps2.ld", "tools/insncount.c"):
         with open(os.path.join(TEMPLATE_DIR, name)) as f:
             text = f.read()
         for key, value in substitutions.items():
@@ -100,6 +104,11 @@ def export(model, out_dir: str, prefix: str = "model", *, max_arena: int | None 
             f.write(text)
     return ExportReport(out_dir, prefix, plan.arena_size, plan.lower_bound,
                         writer.constant_bytes, sorted(files))
+
+
+def _macs(q: QGraph) -> int:
+    from ..tools.inspect import macs
+    return sum(macs(n, q.tensors[n.outputs[0]].shape) for n in q.nodes)
 
 
 def _runtime_source(q: QGraph, node: QNode) -> str | None:

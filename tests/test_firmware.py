@@ -157,3 +157,17 @@ def test_caller_arena_too_small_is_a_status_not_a_crash(tmp_path):
                     "-fsanitize=address,undefined", str(tmp_path / "small.c"), *sources,
                     "-o", str(tmp_path / "small"), "-lm"], check=True)
     assert subprocess.run([str(tmp_path / "small")]).returncode == 0
+
+
+def test_size_and_instruction_count_reports(tmp_path):
+    require("cortex-m4")
+    export(read("examples/digits/digits_int8.tflite"), str(tmp_path), prefix="digits")
+    size = subprocess.run(["make", "-s", "-C", str(tmp_path), "size"], capture_output=True,
+                          text=True, timeout=300)
+    assert size.returncode == 0, size.stderr
+    assert "flash (text+rodata)" in size.stdout and "stack about" in size.stdout
+    insns = subprocess.run(["make", "-s", "-C", str(tmp_path), "insns"], capture_output=True,
+                           text=True, timeout=300)
+    assert insns.returncode == 0, insns.stderr
+    count = int(insns.stdout.split("(Cortex-M4): ")[1].split(",")[0])
+    assert count > 1000  # the digits CNN does ~100k MACs

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "@PREFIX@_model.h"
+#include "ec_bench.h"
 
 int main(int argc, char **argv)
 {
@@ -28,7 +29,9 @@ int main(int argc, char **argv)
     }
     while ((got = fread(input, sizeof input[0], @PREFIX_UPPER@_INPUT_SIZE, in)) ==
            @PREFIX_UPPER@_INPUT_SIZE) {
+        ec_bench_begin();
         status = @PREFIX@_invoke(input, output);
+        ec_bench_end();
         if (status != 0) {
             break;
         }
