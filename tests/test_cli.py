@@ -80,3 +80,41 @@ def test_inspect_json_totals():
     report = json.loads(result.stdout)
     assert report["totals"]["macs"] == sum(layer["macs"] for layer in report["layers"])
     assert report["totals"]["arena_bytes"] >= report["totals"]["arena_lower_bound"] > 0
+
+
+@pytest.mark.parametrize("command", ["export", "bench"])
+def test_export_and_bench_have_help(command):
+    result = edgecnn(command, "--help", check=True)
+    assert "usage: edgecnn " + command in result.stdout
+
+
+@pytest.mark.parametrize("variant", ["int8", "uint8", "float"])
+def test_run_matches_litert_top1_and_accuracy_on_the_digits_testset(variant):
+    """`edgecnn run` on the bundled test folder: same top-1 per image as LiteRT (default
+    XNNPACK path and BUILTIN_REF) on the same preprocessed input, so the same accuracy."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from edgecnn.tools.images import fit_to_input, load_image, to_input_tensor
+    model_path = os.path.join(DIGITS, f"digits_{variant}.tflite")
+    result = edgecnn("run", model_path, os.path.join(DIGITS, "testset"), "--labels", LABELS,
+                     "--json", "--top", "1", check=True)
+    report = json.loads(result.stdout)
+    info = edgecnn_model_input(model_path)
+    for resolver in (OpResolverType.AUTO, OpResolverType.BUILTIN_REF):
+        interp = Interpreter(model_path=model_path, experimental_op_resolver_type=resolver)
+        interp.allocate_tensors()
+        detail = interp.get_input_details()[0]
+        correct = 0
+        for item in report["results"]:
+            pixels = fit_to_input(load_image(item["image"]), 8, 8, 1)
+            interp.set_tensor(detail["index"], to_input_tensor(pixels, info, 0.0, 255.0))
+            interp.invoke()
+            top1 = int(np.argmax(interp.get_tensor(interp.get_output_details()[0]["index"])))
+            assert item["top"][0]["index"] == top1, item["image"]
+            correct += str(top1) == item["truth"]
+        assert report["summary"]["accuracy"] == correct / len(report["results"])
+    assert report["summary"]["images"] == 200 and report["summary"]["accuracy"] > 0.9
+
+
+def edgecnn_model_input(path):
+    import edgecnn as package
+    return package.load(path).inputs[0]
