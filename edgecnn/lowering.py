@@ -255,16 +255,23 @@ def _check_geometry(node: Node) -> tuple[tuple[int, int], tuple[int, int]]:
     return stride, dilation
 
 
-def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
+def _weighted_layer(lw: _Lowering, node: Node, input_rank, weights_rank: int):
+    """The checks every conv/depthwise/FC shares: int8 quantized activations, constant
+    int8 weights of the expected rank. Returns (input, output, weights tensor, weights)."""
     x, y = lw.tensor(node, 0, "input"), lw.output(node)
     w = lw.tensor(node, 1, "weights")
     for t, role in ((x, "input"), (y, "output")):
         lw.require_dtype(t, role, "int8")
         lw.require_quantized(t, role)
     lw.require_dtype(w, "weights", "int8")
-    lw.require_rank(x, "input", 4)
-    lw.require_rank(w, "weights", 4)
-    weights = lw.constant(node, 1, "weights")
+    if input_rank is not None:
+        lw.require_rank(x, "input", input_rank)
+    lw.require_rank(w, "weights", weights_rank)
+    return x, y, w, lw.constant(node, 1, "weights")
+
+
+def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
+    x, y, w, weights = _weighted_layer(lw, node, input_rank=4, weights_rank=4)
     out_c, kh, kw, in_c = weights.shape
     if in_c != x.shape[3]:
         raise Unsupported(f"grouped convolution (input has {x.shape[3]} channels, "
@@ -282,15 +289,7 @@ def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
 
 
 def lower_depthwise_conv2d(lw: _Lowering, node: Node) -> P.DepthwiseConv2DParams:
-    x, y = lw.tensor(node, 0, "input"), lw.output(node)
-    w = lw.tensor(node, 1, "weights")
-    for t, role in ((x, "input"), (y, "output")):
-        lw.require_dtype(t, role, "int8")
-        lw.require_quantized(t, role)
-    lw.require_dtype(w, "weights", "int8")
-    lw.require_rank(x, "input", 4)
-    lw.require_rank(w, "weights", 4)
-    weights = lw.constant(node, 1, "weights")
+    x, y, w, weights = _weighted_layer(lw, node, input_rank=4, weights_rank=4)
     one, kh, kw, out_c = weights.shape
     in_c = x.shape[3]
     if one != 1 or in_c == 0 or out_c % in_c != 0:
@@ -332,17 +331,9 @@ def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
 
 
 def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
-    x, y = lw.tensor(node, 0, "input"), lw.output(node)
-    w = lw.tensor(node, 1, "weights")
-    for t, role in ((x, "input"), (y, "output")):
-        lw.require_dtype(t, role, "int8")
-        lw.require_quantized(t, role)
-    lw.require_dtype(w, "weights", "int8")
     if node.options.get("weights_format", 0) != 0:
         raise Unsupported("shuffled weights format")
-    weights = lw.constant(node, 1, "weights")
-    if weights.ndim != 2:
-        raise ModelFormatError(f"weights have shape {weights.shape}, expected 2-D", node.describe())
+    x, y, w, weights = _weighted_layer(lw, node, input_rank=None, weights_rank=2)
     out_f, in_f = weights.shape
     size = int(np.prod(x.shape))
     if in_f == 0 or size % in_f != 0:
