@@ -5,6 +5,9 @@ builds on a Raspberry Pi with nothing but a C compiler.
 """
 
 import os
+import shutil
+import subprocess
+import tempfile
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -26,6 +29,28 @@ if os.environ.get("EDGECNN_NATIVE") == "1":
     # The wheel then only runs on CPUs like the build machine.
     COMPILE_ARGS.append("-march=native")
 
-extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"], extra_compile_args=COMPILE_ARGS)]
+
+
+def openmp_flags() -> list[str]:
+    """-fopenmp if the C compiler can build and link an OpenMP program, else nothing:
+    without OpenMP the core's prange loops simply run on one thread."""
+    if os.environ.get("EDGECNN_NO_OPENMP") == "1":
+        return []
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler.split()[0]) is None:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "omp.c")
+        with open(source, "w") as f:
+            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        result = subprocess.run(compiler.split() + ["-fopenmp", source, "-o",
+                                                    os.path.join(tmp, "omp")],
+                                capture_output=True)
+    return ["-fopenmp"] if result.returncode == 0 else []
+
+
+OPENMP = openmp_flags()
+extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"],
+                        extra_compile_args=COMPILE_ARGS + OPENMP, extra_link_args=OPENMP)]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

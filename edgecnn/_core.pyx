@@ -21,6 +21,7 @@ the bound), and wrap-around arithmetic is exact modulo 2^32.
 from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
+from cython.parallel cimport prange
 from libc.math cimport round as c_round, roundf
 
 cdef enum:
@@ -219,99 +220,130 @@ cdef extern from *:
         Py_ssize_t depth, Py_ssize_t cout) noexcept nogil
 
 
+cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* work,
+                      Py_ssize_t first_row, Py_ssize_t row_step) noexcept nogil:
+    # Output rows first_row, first_row + row_step, ... (rows count over batch x height),
+    # with this thread's own accumulators and im2col block in `work`.
+    cdef Py_ssize_t hp = op.i[15], wp = op.i[16], cin = op.i[3]
+    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
+    cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
+    cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
+    cdef int32_t* acc = <int32_t*>work                          # PIXEL_BLOCK * cout int32
+    cdef int8_t* im2col = <int8_t*>(work + 4 * PIXEL_BLOCK * cout)  # PIXEL_BLOCK * K bytes
+    cdef const int8_t* weights_t = <const int8_t*>op.p[0]      # [kh*kw*cin][cout]
+    cdef const int32_t* bias = <const int32_t*>op.p[1]
+    cdef Py_ssize_t depth = kh * kw * cin
+    cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
+    cdef Py_ssize_t row, b, oy, ox0, p, pixels, ky, kx, oc
+    cdef const int8_t* cols[PIXEL_BLOCK]
+    cdef int8_t* col
+    cdef int8_t* out_pixel
+    cdef Py_ssize_t rows = op.i[0] * oh
+    row = first_row
+    while row < rows:   # (range() with a run-time step would need the GIL)
+        b = row // oh
+        oy = row % oh
+        row += row_step
+        for ox0 in range(0, ow, PIXEL_BLOCK):
+            pixels = ow - ox0 if ow - ox0 < PIXEL_BLOCK else PIXEL_BLOCK
+            for p in range(pixels):
+                if pointwise:
+                    cols[p] = x + ((b * hp + oy) * wp + ox0 + p) * cin
+                else:
+                    col = im2col + p * depth
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            memcpy(col, x + ((b * hp + oy * sh + ky * dh) * wp
+                                             + (ox0 + p) * sw + kx * dw) * cin, cin)
+                            col = col + cin
+                    cols[p] = im2col + p * depth
+                for oc in range(cout):
+                    acc[p * cout + oc] = bias[oc]
+            accumulate_pixels(acc, cols, pixels, weights_t, depth, cout)
+            for p in range(pixels):
+                out_pixel = y + ((b * oh + oy) * ow + ox0 + p) * cout
+                for oc in range(cout):
+                    out_pixel[oc] = <int8_t>clamp(
+                        requantize_channel(acc[p * cout + oc], op, oc) + out_zp,
+                        act_min, act_max)
+
+
 cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/conv2d.py (integer_ops/conv.h), as a blocked GEMM: for a
     # block of output pixels, their input windows (im2col, or the input pixels
     # themselves for a 1x1 stride-1 convolution) times weights laid out [K][cout].
-    cdef Py_ssize_t n = op.i[0], h = op.i[1], w = op.i[2], cin = op.i[3]
-    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
-    cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
-    cdef Py_ssize_t top = op.i[13], left = op.i[14], hp = op.i[15], wp = op.i[16]
-    cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
-    cdef int8_t in_zp = <int8_t>op.i[20]
-    cdef int32_t* acc = <int32_t*>(arena + op.i[21])           # PIXEL_BLOCK * cout int32
-    cdef int8_t* im2col = <int8_t*>(arena + op.i[22])          # PIXEL_BLOCK * K bytes
-    cdef const int8_t* weights_t = <const int8_t*>op.p[0]      # [kh*kw*cin][cout]
-    cdef const int32_t* bias = <const int32_t*>op.p[1]
+    # With threads, thread t computes output rows t, t + threads, ...
     cdef const int8_t* x = <const int8_t*>(arena + op.in0)
     cdef int8_t* y = <int8_t*>(arena + op.out)
-    cdef Py_ssize_t depth = kh * kw * cin
-    cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
-    cdef Py_ssize_t b, oy, ox0, p, pixels, ky, kx, oc
-    cdef const int8_t* cols[PIXEL_BLOCK]
-    cdef int8_t* col
-    cdef int8_t* out_pixel
+    cdef uint8_t* work = arena + op.i[21]
+    cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
     if op.scratch >= 0:
-        pad_input(x, <int8_t*>(arena + op.scratch), n, h, w, cin, hp, wp, top, left, in_zp)
+        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
+                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
         x = <const int8_t*>(arena + op.scratch)
-    for b in range(n):
-        for oy in range(oh):
-            for ox0 in range(0, ow, PIXEL_BLOCK):
-                pixels = ow - ox0 if ow - ox0 < PIXEL_BLOCK else PIXEL_BLOCK
-                for p in range(pixels):
-                    if pointwise:
-                        cols[p] = x + ((b * hp + oy) * wp + ox0 + p) * cin
-                    else:
-                        col = im2col + p * depth
-                        for ky in range(kh):
-                            for kx in range(kw):
-                                memcpy(col, x + ((b * hp + oy * sh + ky * dh) * wp
-                                                 + (ox0 + p) * sw + kx * dw) * cin, cin)
-                                col = col + cin
-                        cols[p] = im2col + p * depth
-                    for oc in range(cout):
-                        acc[p * cout + oc] = bias[oc]
-                accumulate_pixels(acc, cols, pixels, weights_t, depth, cout)
-                for p in range(pixels):
-                    out_pixel = y + ((b * oh + oy) * ow + ox0 + p) * cout
-                    for oc in range(cout):
-                        out_pixel[oc] = <int8_t>clamp(
-                            requantize_channel(acc[p * cout + oc], op, oc) + out_zp,
-                            act_min, act_max)
+    if threads > 1:
+        for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+            conv2d_rows(op, x, y, work + t * work_stride, t, threads)
+    else:
+        conv2d_rows(op, x, y, work, 0, 1)
 
 
-cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # Twin of reference/depthwise_conv2d.py (integer_ops/depthwise_conv.h).
-    cdef Py_ssize_t n = op.i[0], h = op.i[1], w = op.i[2], cin = op.i[3]
+cdef void depthwise_rows(const OpDesc* op, const int8_t* x, int8_t* y, int32_t* acc,
+                         Py_ssize_t first_row, Py_ssize_t row_step) noexcept nogil:
+    cdef Py_ssize_t cin = op.i[3]
     cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
     cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
-    cdef Py_ssize_t top = op.i[13], left = op.i[14], hp = op.i[15], wp = op.i[16]
+    cdef Py_ssize_t hp = op.i[15], wp = op.i[16]
     cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
-    cdef int8_t in_zp = <int8_t>op.i[20]
     cdef Py_ssize_t mult = op.i[21]
     cdef const int8_t* weights = <const int8_t*>op.p[0]     # [kh, kw, cout]
     cdef const int32_t* bias = <const int32_t*>op.p[1]
-    cdef int32_t* acc = <int32_t*>(arena + op.i[22])        # cout int32 accumulators
-    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
-    cdef int8_t* y = <int8_t*>(arena + op.out)
-    cdef Py_ssize_t b, oy, ox, c, m, ky, kx
+    cdef Py_ssize_t row, b, oy, ox, c, m, ky, kx
     cdef const int8_t* pixel
     cdef const int8_t* wtap
     cdef int8_t* out_pixel
+    cdef Py_ssize_t rows = op.i[0] * oh
+    row = first_row
+    while row < rows:
+        b = row // oh
+        oy = row % oh
+        row += row_step
+        for ox in range(ow):
+            for c in range(cout):
+                acc[c] = bias[c]
+            for ky in range(kh):
+                for kx in range(kw):
+                    pixel = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw + kx * dw) * cin
+                    wtap = weights + (ky * kw + kx) * cout
+                    if mult == 1:
+                        for c in range(cout):
+                            acc[c] = acc[c] + <int32_t>(<int16_t>pixel[c] * <int16_t>wtap[c])
+                    else:
+                        for c in range(cin):
+                            for m in range(mult):
+                                acc[c * mult + m] = acc[c * mult + m] + <int32_t>(
+                                    <int16_t>pixel[c] * <int16_t>wtap[c * mult + m])
+            out_pixel = y + ((b * oh + oy) * ow + ox) * cout
+            for c in range(cout):
+                out_pixel[c] = <int8_t>clamp(requantize_channel(acc[c], op, c) + out_zp,
+                                             act_min, act_max)
+
+
+cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/depthwise_conv2d.py (integer_ops/depthwise_conv.h); the input is
+    # read from a copy padded with the zero point; threads split the output rows.
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef Py_ssize_t work_stride = op.i[23], threads = op.i[24], t
     if op.scratch >= 0:
-        pad_input(x, <int8_t*>(arena + op.scratch), n, h, w, cin, hp, wp, top, left, in_zp)
+        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
+                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
         x = <const int8_t*>(arena + op.scratch)
-    for b in range(n):
-        for oy in range(oh):
-            for ox in range(ow):
-                for c in range(cout):
-                    acc[c] = bias[c]
-                for ky in range(kh):
-                    for kx in range(kw):
-                        pixel = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw + kx * dw) * cin
-                        wtap = weights + (ky * kw + kx) * cout
-                        if mult == 1:
-                            for c in range(cout):
-                                acc[c] = acc[c] + <int32_t>(<int16_t>pixel[c] * <int16_t>wtap[c])
-                        else:
-                            for c in range(cin):
-                                for m in range(mult):
-                                    acc[c * mult + m] = acc[c * mult + m] + <int32_t>(
-                                        <int16_t>pixel[c] * <int16_t>wtap[c * mult + m])
-                out_pixel = y + ((b * oh + oy) * ow + ox) * cout
-                for c in range(cout):
-                    out_pixel[c] = <int8_t>clamp(requantize_channel(acc[c], op, c) + out_zp,
-                                                 act_min, act_max)
+    if threads > 1:
+        for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+            depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
+    else:
+        depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22]), 0, 1)
 
 
 cdef void fully_connected(const OpDesc* op, uint8_t* arena) noexcept nogil:

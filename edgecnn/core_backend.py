@@ -37,13 +37,14 @@ def available() -> bool:
 class CompiledModel:
     """A QGraph + its memory plan + the Program that runs it in one call."""
 
-    def __init__(self, qgraph: QGraph):
+    def __init__(self, qgraph: QGraph, threads: int = 1):
         if _core is None:
             raise BackendUnavailableError(
                 f"the Cython core is not built ({_IMPORT_ERROR}); reinstall edgecnn with a C "
                 "compiler, or use backend='reference'", "core backend")
         self.qgraph = qgraph
-        self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node)
+        self.threads = max(1, int(threads))
+        self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads)
                                                for step, node in enumerate(qgraph.nodes)})
         self.program = _core.Program(max(self.plan.arena_size, 1))
         for step, node in enumerate(qgraph.nodes):
@@ -69,15 +70,13 @@ class CompiledModel:
             return outputs
 
 
-def scratch_bytes(qgraph: QGraph, node: QNode) -> int:
-    """Per-op scratch the kernels need (padded inputs, int32 accumulators)."""
+def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:
+    """Per-op scratch the kernels need: a padded input, and per thread int32
+    accumulators (+ an im2col block for convolutions)."""
     p = node.params
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        geometry = _conv_geometry(qgraph, node)
-        padded = geometry["padded_bytes"]
-        if node.op == "DEPTHWISE_CONV_2D":
-            return 4 * p.weights.shape[2] + padded
-        return _conv_work_bytes(p.weights.shape) + padded
+        padded = _conv_geometry(qgraph, node)["padded_bytes"]
+        return threads * _work_bytes(node) + padded
     if node.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return 4 * qgraph.tensors[node.inputs[0]].shape[3]
     if node.op == "MEAN":
@@ -88,9 +87,12 @@ def scratch_bytes(qgraph: QGraph, node: QNode) -> int:
 PIXEL_BLOCK = 4  # _core.pyx: output pixels computed together by the conv GEMM
 
 
-def _conv_work_bytes(weights_shape) -> int:
-    """int32 accumulators + im2col rows for one block of output pixels (4-byte aligned)."""
-    cout, kh, kw, cin = weights_shape
+def _work_bytes(node: QNode) -> int:
+    """One thread's working memory (4-byte aligned): conv: int32 accumulators and the
+    im2col rows of one block of output pixels; depthwise: one pixel's accumulators."""
+    if node.op == "DEPTHWISE_CONV_2D":
+        return 4 * node.params.weights.shape[2]
+    cout, kh, kw, cin = node.params.weights.shape
     return 4 * PIXEL_BLOCK * cout + -(-PIXEL_BLOCK * kh * kw * cin // 4) * 4
 
 
@@ -152,23 +154,33 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
     if node.op == "CONV_2D":
         _, kh, kw, _ = p.weights.shape
         bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
-        work = _conv_work_bytes(p.weights.shape)
-        extra, kind = [scratch, scratch + 4 * PIXEL_BLOCK * cout], "CONV"
-        pad_at = scratch + work if g["padded_bytes"] else -1
+        work = _work_bytes(node)
+        extra, kind = [scratch, work, _threads_for(cm, y.shape, kh * kw * cin)], "CONV"
+        pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
         weights = np.ascontiguousarray(p.weights.reshape(cout, -1).T)   # [K][cout]
     else:
         kh, kw, _ = p.weights.shape
         per_output = np.moveaxis(p.weights, 2, 0)                       # [cout, kh, kw]
         bias = _folded_bias(p.bias, per_output, p.input_zero_point)
-        acc_bytes = 4 * cout
-        extra, kind = [p.depth_multiplier, scratch], "DWCONV"
-        pad_at = scratch + acc_bytes if g["padded_bytes"] else -1
+        work = _work_bytes(node)
+        extra, kind = [p.depth_multiplier, scratch, work, _threads_for(cm, y.shape, kh * kw)],\
+            "DWCONV"
+        pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
         weights = np.ascontiguousarray(p.weights)
     ints = [n, h, w, cin, oh, ow, cout, kh, kw, p.stride[0], p.stride[1], p.dilation[0],
             p.dilation[1], p.padding[0], p.padding[1], g["hp"], g["wp"], p.output_zero_point,
             p.activation_min, p.activation_max, p.input_zero_point] + extra
     arrays = [weights, bias] + _requant_arrays(p.requant, cout)
     cm.program.add(kind, x_off, -1, y_off, pad_at, ints, arrays, p.requant.rounding)
+
+
+# Below this many MACs a layer runs on one thread: waking a second one costs more.
+MIN_MACS_PER_THREAD = 200_000
+
+
+def _threads_for(cm: CompiledModel, out_shape, macs_per_output: int) -> int:
+    macs = int(np.prod(out_shape)) * macs_per_output
+    return max(1, min(cm.threads, macs // MIN_MACS_PER_THREAD, out_shape[0] * out_shape[1]))
 
 
 def _compile_fc(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -316,19 +328,22 @@ _COMPILERS = {
 _CACHE_ATTRIBUTE = "_edgecnn_core_compiled"
 
 
-def run_core(qgraph: QGraph, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Backend entry point: compile once per QGraph (cached on it), then run."""
-    compiled = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
-    if compiled is None:
-        compiled = CompiledModel(qgraph)
-        object.__setattr__(qgraph, _CACHE_ATTRIBUTE, compiled)
-    return compiled.run(inputs)
+def run_core(qgraph: QGraph, inputs: list[np.ndarray], num_threads: int = 1) -> list[np.ndarray]:
+    """Backend entry point: compile once per QGraph and thread count (cached), then run."""
+    cache = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
+    if cache is None:
+        cache = {}
+        object.__setattr__(qgraph, _CACHE_ATTRIBUTE, cache)
+    threads = max(1, int(num_threads or 1))
+    if threads not in cache:
+        cache[threads] = CompiledModel(qgraph, threads)
+    return cache[threads].run(inputs)
 
 
 def register() -> None:
     from . import executor
     if _core is None:
-        def unavailable(qgraph, inputs):
+        def unavailable(qgraph, inputs, num_threads=1):
             raise BackendUnavailableError(
                 f"the Cython core is not built ({_IMPORT_ERROR}); reinstall edgecnn with a C "
                 "compiler, or use backend='reference'", "core backend")

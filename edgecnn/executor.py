@@ -54,12 +54,14 @@ REFERENCE_KERNELS: dict[str, Callable] = {
 
 
 def run_reference(qgraph: QGraph, inputs: list[np.ndarray], *,
-                  keep_intermediates: bool = False, stop_after: int | None = None):
+                  keep_intermediates: bool = False, stop_after: int | None = None,
+                  num_threads: int = 1):
     """Run every node with the numpy kernels.
 
     Returns the list of output arrays, or, with keep_intermediates, a dict
     tensor index -> array of every tensor computed (for layer-by-layer
     comparison). stop_after=N stops after the node of .tflite operator index N.
+    num_threads is accepted for a uniform backend signature; numpy decides.
     """
     values: dict[int, np.ndarray] = dict(zip(qgraph.inputs, inputs))
     for node in qgraph.nodes:

@@ -107,7 +107,8 @@ class Interpreter:
             raise EdgecnnError(f"input(s) {missing} not set; call set_tensor first",
                                "Interpreter.invoke")
         arrays = [self._inputs[i.index] for i in self._model.inputs]
-        outputs = self._model.run(arrays, backend=self._backend)
+        outputs = self._model.run(arrays, backend=self._backend,
+                                  num_threads=self._num_threads or 1)
         if len(self._model.outputs) == 1:
             outputs = [outputs]
         self._outputs = {info.index: out for info, out in zip(self._model.outputs, outputs)}

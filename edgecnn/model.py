@@ -70,13 +70,18 @@ class Model:
         return (f"<edgecnn.Model {len(self.qgraph.nodes)} ops, inputs [{fmt(self.inputs)}], "
                 f"outputs [{fmt(self.outputs)}], profile {self.profile!r}>")
 
-    def run(self, inputs, backend: str | None = None):
+    def run(self, inputs, backend: str | None = None, num_threads: int = 1):
         """Run one inference. `inputs`: one array, or a list with one array per input.
 
+        backend: "core" (default) or "reference"; num_threads: threads of the core.
         Returns one array for a single-output model, else a list.
         """
         arrays = self._check_inputs(inputs)
-        outputs = executor.get_backend(backend or DEFAULT_BACKEND)(self.qgraph, arrays)
+        if not isinstance(num_threads, int) or num_threads < 1:
+            raise EdgecnnError(f"num_threads must be a positive integer, got {num_threads!r}",
+                               "Model.run")
+        outputs = executor.get_backend(backend or DEFAULT_BACKEND)(self.qgraph, arrays,
+                                                                   num_threads=num_threads)
         return outputs[0] if len(outputs) == 1 else outputs
 
     def run_layers(self, inputs) -> dict[int, np.ndarray]:

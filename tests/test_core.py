@@ -5,6 +5,8 @@ ops: random shapes, strides, dilations, paddings, depth multipliers, zero
 points, scales, both roundings, the full int8 range.
 """
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -29,6 +31,16 @@ def test_core_equals_reference_on_every_model(path, profile):
         for g, w in zip(got if isinstance(got, list) else [got],
                         want if isinstance(want, list) else [want]):
             assert_bitexact(g, w, f"{path} input #{k} core vs reference ({profile})")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("path", [p for p in all_models() if "/nets/" in p or "digits" in p
+                                  or "conv" in p or "dw_" in p])
+def test_core_with_threads_equals_reference(path, threads):
+    model = edgecnn.load(read(path))
+    x = [random_input(info, np.random.default_rng(4)) for info in model.inputs]
+    assert_bitexact(model.run(x, backend="core", num_threads=threads),
+                    model.run(x, backend="reference"), f"{path} with {threads} threads")
 
 
 def test_core_is_the_default_backend():
@@ -92,11 +104,14 @@ def build_conv(case) -> bytes:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conv_cases(), st.sampled_from(["tflm", "litert-ref"]))
-def test_core_equals_reference_on_random_convolutions(case, profile):
+@given(conv_cases(), st.sampled_from(["tflm", "litert-ref"]), st.sampled_from([1, 2]))
+def test_core_equals_reference_on_random_convolutions(case, profile, threads):
     model = edgecnn.load(build_conv(case), profile=profile)
     x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
-    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"), str(case))
+    # Small layers normally run on one thread: force the threaded path here.
+    with patch.object(core_backend, "MIN_MACS_PER_THREAD", 1):
+        got = model.run(x, backend="core", num_threads=threads)
+    assert_bitexact(got, model.run(x, backend="reference"), str(case))
 
 
 @st.composite

@@ -33,6 +33,7 @@ def _runners(data: bytes, model, x):
     runners = {}
     core = edgecnn.load(data)
     runners["edgecnn core"] = lambda: core.run(x, backend="core")
+    runners["edgecnn core 2T"] = lambda: core.run(x, backend="core", num_threads=2)
     runners["edgecnn reference"] = lambda: core.run(x, backend="reference")
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
