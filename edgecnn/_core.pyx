@@ -195,48 +195,96 @@ cdef extern from *:
     """
     #include <stddef.h>
     #include <stdint.h>
-    /* acc[p][oc] += sum_k cols[p][k] * weights_t[k][oc] for a block of pixels.
-       Written in C for `restrict`: without it the compiler must assume the int8
-       weights alias the int32 accumulators and will not vectorize. The inner
-       loop runs over contiguous output channels; an int8 x int8 product always
-       fits in int16 (|product| <= 16384), so it is formed in int16, then widened. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* acc[p][oc] += sum_k x_p[k] * w[k][oc] for a block of up to 4 pixels.
+
+       Weights come in pairs along k, as int16: wpairs[(k/2) * coutp + oc][k % 2]
+       (coutp = output channels rounded up to 4, depth rounded up to even, the
+       padding zero). Each pixel's inputs come the same way, two int16 in one
+       int32: xpairs[p][k/2]. With SSE2, one _mm_madd_epi16 then computes
+       x[k] * w[k][oc] + x[k+1] * w[k+1][oc] for four channels at once, exactly
+       in int32: every product fits in int16 * int16, and the accumulator's
+       range was checked at lowering. Written in C for the intrinsics and for
+       `restrict` (int8 pointers may alias anything as far as C knows). */
     static inline void edgecnn_accumulate_pixels(int32_t *restrict acc,
-                                                 const int8_t *const *cols, ptrdiff_t pixels,
-                                                 const int8_t *restrict weights_t,
-                                                 ptrdiff_t depth, ptrdiff_t cout) {
-        for (ptrdiff_t k = 0; k < depth; ++k) {
-            const int8_t *restrict w_row = weights_t + k * cout;
-            for (ptrdiff_t p = 0; p < pixels; ++p) {
-                const int16_t xv = cols[p][k];
-                int32_t *restrict acc_p = acc + p * cout;
-                for (ptrdiff_t oc = 0; oc < cout; ++oc)
-                    acc_p[oc] += (int16_t)(xv * w_row[oc]);
+                                                 const int32_t *restrict xpairs,
+                                                 ptrdiff_t pixels,
+                                                 const int16_t *restrict wpairs,
+                                                 ptrdiff_t kpairs, ptrdiff_t coutp) {
+    #if defined(__SSE2__)
+        for (ptrdiff_t oc = 0; oc < coutp; oc += 4) {
+            __m128i a0 = _mm_loadu_si128((const __m128i *)(acc + oc));
+            __m128i a1 = pixels > 1 ? _mm_loadu_si128((const __m128i *)(acc + coutp + oc)) : a0;
+            __m128i a2 = pixels > 2 ? _mm_loadu_si128((const __m128i *)(acc + 2 * coutp + oc)) : a0;
+            __m128i a3 = pixels > 3 ? _mm_loadu_si128((const __m128i *)(acc + 3 * coutp + oc)) : a0;
+            const int16_t *w = wpairs + 2 * oc;
+            for (ptrdiff_t kp = 0; kp < kpairs; ++kp, w += 2 * coutp) {
+                const __m128i wv = _mm_loadu_si128((const __m128i *)w);
+                a0 = _mm_add_epi32(a0, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[kp])));
+                if (pixels > 1)
+                    a1 = _mm_add_epi32(a1, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[kpairs + kp])));
+                if (pixels > 2)
+                    a2 = _mm_add_epi32(a2, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[2 * kpairs + kp])));
+                if (pixels > 3)
+                    a3 = _mm_add_epi32(a3, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[3 * kpairs + kp])));
+            }
+            _mm_storeu_si128((__m128i *)(acc + oc), a0);
+            if (pixels > 1) _mm_storeu_si128((__m128i *)(acc + coutp + oc), a1);
+            if (pixels > 2) _mm_storeu_si128((__m128i *)(acc + 2 * coutp + oc), a2);
+            if (pixels > 3) _mm_storeu_si128((__m128i *)(acc + 3 * coutp + oc), a3);
+        }
+    #else
+        for (ptrdiff_t p = 0; p < pixels; ++p) {
+            int32_t *restrict acc_p = acc + p * coutp;
+            for (ptrdiff_t kp = 0; kp < kpairs; ++kp) {
+                const int32_t pair = xpairs[p * kpairs + kp];
+                const int16_t x0 = (int16_t)(pair & 0xFFFF), x1 = (int16_t)(pair >> 16);
+                const int16_t *restrict w = wpairs + 2 * kp * coutp;
+                for (ptrdiff_t oc = 0; oc < coutp; ++oc)
+                    acc_p[oc] += (int32_t)x0 * w[2 * oc] + (int32_t)x1 * w[2 * oc + 1];
             }
         }
+    #endif
+    }
+
+    /* Two consecutive int8 inputs as the int16 pair the kernel above reads. */
+    static inline void edgecnn_pack_pairs(int32_t *restrict out, const int8_t *restrict x,
+                                          ptrdiff_t depth) {
+        ptrdiff_t k;
+        for (k = 0; k + 1 < depth; k += 2)
+            out[k / 2] = (int32_t)((uint32_t)(uint16_t)(int16_t)x[k] |
+                                   ((uint32_t)(uint16_t)(int16_t)x[k + 1] << 16));
+        if (k < depth)
+            out[k / 2] = (int32_t)(uint32_t)(uint16_t)(int16_t)x[k];
     }
     """
     void accumulate_pixels "edgecnn_accumulate_pixels" (
-        int32_t* acc, const int8_t** cols, Py_ssize_t pixels, const int8_t* weights_t,
-        Py_ssize_t depth, Py_ssize_t cout) noexcept nogil
+        int32_t* acc, const int32_t* xpairs, Py_ssize_t pixels, const int16_t* wpairs,
+        Py_ssize_t kpairs, Py_ssize_t coutp) noexcept nogil
+    void pack_pairs "edgecnn_pack_pairs" (int32_t* out, const int8_t* x, Py_ssize_t depth) noexcept nogil
 
 
 cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* work,
                       Py_ssize_t first_row, Py_ssize_t row_step) noexcept nogil:
     # Output rows first_row, first_row + row_step, ... (rows count over batch x height),
-    # with this thread's own accumulators and im2col block in `work`.
+    # with this thread's own accumulators, im2col block and input pairs in `work`.
     cdef Py_ssize_t hp = op.i[15], wp = op.i[16], cin = op.i[3]
     cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
     cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
     cdef int32_t out_zp = <int32_t>op.i[17], act_min = <int32_t>op.i[18], act_max = <int32_t>op.i[19]
-    cdef int32_t* acc = <int32_t*>work                          # PIXEL_BLOCK * cout int32
-    cdef int8_t* im2col = <int8_t*>(work + 4 * PIXEL_BLOCK * cout)  # PIXEL_BLOCK * K bytes
-    cdef const int8_t* weights_t = <const int8_t*>op.p[0]      # [kh*kw*cin][cout]
-    cdef const int32_t* bias = <const int32_t*>op.p[1]
+    cdef Py_ssize_t coutp = op.i[24], kpairs = op.i[25]
     cdef Py_ssize_t depth = kh * kw * cin
+    cdef int32_t* acc = <int32_t*>work                                   # [PIXEL_BLOCK][coutp]
+    cdef int32_t* xpairs = <int32_t*>(work + 4 * PIXEL_BLOCK * coutp)    # [PIXEL_BLOCK][kpairs]
+    cdef int8_t* im2col = <int8_t*>(work + 4 * PIXEL_BLOCK * (coutp + kpairs))  # [depth]
+    cdef const int16_t* wpairs = <const int16_t*>op.p[0]
+    cdef const int32_t* bias = <const int32_t*>op.p[1]                   # [coutp]
     cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
     cdef Py_ssize_t row, b, oy, ox0, p, pixels, ky, kx, oc
-    cdef const int8_t* cols[PIXEL_BLOCK]
     cdef int8_t* col
+    cdef const int8_t* window
     cdef int8_t* out_pixel
     cdef Py_ssize_t rows = op.i[0] * oh
     row = first_row
@@ -248,23 +296,23 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
             pixels = ow - ox0 if ow - ox0 < PIXEL_BLOCK else PIXEL_BLOCK
             for p in range(pixels):
                 if pointwise:
-                    cols[p] = x + ((b * hp + oy) * wp + ox0 + p) * cin
+                    window = x + ((b * hp + oy) * wp + ox0 + p) * cin
                 else:
-                    col = im2col + p * depth
+                    col = im2col
                     for ky in range(kh):
                         for kx in range(kw):
                             memcpy(col, x + ((b * hp + oy * sh + ky * dh) * wp
                                              + (ox0 + p) * sw + kx * dw) * cin, cin)
                             col = col + cin
-                    cols[p] = im2col + p * depth
-                for oc in range(cout):
-                    acc[p * cout + oc] = bias[oc]
-            accumulate_pixels(acc, cols, pixels, weights_t, depth, cout)
+                    window = im2col
+                pack_pairs(xpairs + p * kpairs, window, depth)
+                memcpy(acc + p * coutp, bias, 4 * coutp)
+            accumulate_pixels(acc, xpairs, pixels, wpairs, kpairs, coutp)
             for p in range(pixels):
                 out_pixel = y + ((b * oh + oy) * ow + ox0 + p) * cout
                 for oc in range(cout):
                     out_pixel[oc] = <int8_t>clamp(
-                        requantize_channel(acc[p * cout + oc], op, oc) + out_zp,
+                        requantize_channel(acc[p * coutp + oc], op, oc) + out_zp,
                         act_min, act_max)
 
 

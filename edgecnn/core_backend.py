@@ -88,12 +88,29 @@ PIXEL_BLOCK = 4  # _core.pyx: output pixels computed together by the conv GEMM
 
 
 def _work_bytes(node: QNode) -> int:
-    """One thread's working memory (4-byte aligned): conv: int32 accumulators and the
-    im2col rows of one block of output pixels; depthwise: one pixel's accumulators."""
+    """One thread's working memory (4-byte aligned). Conv: int32 accumulators and the
+    packed input pairs of one block of output pixels, plus one im2col window;
+    depthwise: one pixel's accumulators."""
     if node.op == "DEPTHWISE_CONV_2D":
         return 4 * node.params.weights.shape[2]
     cout, kh, kw, cin = node.params.weights.shape
-    return 4 * PIXEL_BLOCK * cout + -(-PIXEL_BLOCK * kh * kw * cin // 4) * 4
+    coutp, kpairs = _padded_gemm_sizes(node.params.weights.shape)
+    return 4 * PIXEL_BLOCK * (coutp + kpairs) + -(-kh * kw * cin // 4) * 4
+
+
+def _padded_gemm_sizes(weights_shape) -> tuple[int, int]:
+    """(output channels rounded up to 4, input pairs = depth rounded up to even / 2)."""
+    cout, kh, kw, cin = weights_shape
+    return -(-cout // 4) * 4, -(-(kh * kw * cin) // 2)
+
+
+def _weight_pairs(weights: np.ndarray) -> np.ndarray:
+    """Conv weights [cout, kh, kw, cin] as int16 pairs [depth/2][coutp][2] for _core's GEMM."""
+    cout = weights.shape[0]
+    coutp, kpairs = _padded_gemm_sizes(weights.shape)
+    by_k = np.zeros((2 * kpairs, coutp), np.int16)
+    by_k[:weights[0].size, :cout] = weights.reshape(cout, -1).T
+    return np.ascontiguousarray(by_k.reshape(kpairs, 2, coutp).transpose(0, 2, 1))
 
 
 def _conv_geometry(qgraph: QGraph, node: QNode) -> dict:
@@ -155,9 +172,12 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
         _, kh, kw, _ = p.weights.shape
         bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
         work = _work_bytes(node)
-        extra, kind = [scratch, work, _threads_for(cm, y.shape, kh * kw * cin)], "CONV"
+        coutp, kpairs = _padded_gemm_sizes(p.weights.shape)
+        extra, kind = [scratch, work, _threads_for(cm, y.shape, kh * kw * cin), coutp, kpairs], \
+            "CONV"
         pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
-        weights = np.ascontiguousarray(p.weights.reshape(cout, -1).T)   # [K][cout]
+        weights = _weight_pairs(p.weights)
+        bias = np.concatenate([bias, np.zeros(coutp - cout, np.int32)])
     else:
         kh, kw, _ = p.weights.shape
         per_output = np.moveaxis(p.weights, 2, 0)                       # [cout, kh, kw]
