@@ -50,6 +50,8 @@ class CompiledModel:
         for step, node in enumerate(qgraph.nodes):
             _compile_node(self, step, node)
         self.arena = np.zeros(max(self.plan.arena_size, 1), dtype=np.uint8)
+        self._input_views = self._views(qgraph.inputs)
+        self._output_views = self._views(qgraph.outputs)
         self._lock = threading.Lock()
 
     def offset(self, tensor: int) -> int:
@@ -57,17 +59,20 @@ class CompiledModel:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         with self._lock:
-            for t, x in zip(self.qgraph.inputs, inputs):
-                start = self.offset(t)
-                self.arena[start:start + x.nbytes] = np.ascontiguousarray(x).reshape(-1).view(np.uint8)
+            for view, x in zip(self._input_views, inputs):
+                np.copyto(view, x)
             self.program.execute(self.arena)
-            outputs = []
-            for t in self.qgraph.outputs:
-                spec = self.qgraph.tensors[t]
-                start = self.offset(t)
-                raw = self.arena[start:start + tensor_bytes(self.qgraph, t)]
-                outputs.append(raw.view(np.dtype(spec.dtype)).reshape(spec.shape).copy())
-            return outputs
+            return [view.copy() for view in self._output_views]
+
+    def _views(self, tensors) -> list[np.ndarray]:
+        """Typed numpy views of the arena where these tensors live (made once)."""
+        views = []
+        for t in tensors:
+            spec = self.qgraph.tensors[t]
+            start = self.offset(t)
+            raw = self.arena[start:start + tensor_bytes(self.qgraph, t)]
+            views.append(raw.view(np.dtype(spec.dtype)).reshape(spec.shape))
+        return views
 
 
 def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:
