@@ -22,7 +22,7 @@ from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from cython.parallel cimport prange
-from libc.math cimport round as c_round, roundf
+from libc.math cimport round as c_round, roundf, rintf
 
 cdef enum:
     OP_CONV = 1
@@ -44,6 +44,7 @@ cdef enum:
     ROUND_DOUBLE = 0
     ROUND_SINGLE = 1
     ROUND_FLOAT = 2
+    ROUND_FLOAT32 = 3
 
 DEF NI = 32
 DEF NP = 8
@@ -62,7 +63,8 @@ OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "FC": OP_FC, "MAXPOOL": OP_MAXPOOL,
        "AVGPOOL": OP_AVGPOOL, "ADD": OP_ADD, "MEAN": OP_MEAN, "SOFTMAX": OP_SOFTMAX,
        "LUT": OP_LUT, "GATHER": OP_GATHER, "SCATTER": OP_SCATTER,
        "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY}
-ROUNDINGS = {"double": ROUND_DOUBLE, "single": ROUND_SINGLE, "float": ROUND_FLOAT}
+ROUNDINGS = {"double": ROUND_DOUBLE, "single": ROUND_SINGLE, "float": ROUND_FLOAT,
+             "float32": ROUND_FLOAT32}
 
 # ---------------------------------------------------------------------------
 # Arithmetic: twins of reference/quant.py and reference/fixedpoint.py
@@ -113,8 +115,17 @@ cdef inline int32_t requantize_channel(int32_t acc, const OpDesc* op, Py_ssize_t
     cdef const int32_t* multiplier = <const int32_t*>op.p[2]
     cdef const int32_t* shift = <const int32_t*>op.p[3]
     cdef const double* real = <const double*>op.p[4]
+    cdef float scaled
     if op.rounding == ROUND_FLOAT:
         return requantize_float(acc, real[c])
+    if op.rounding == ROUND_FLOAT32:
+        # Twin of reference.quant.requantize_float32 (XNNPACK): float32, ties to even.
+        scaled = rintf(<float>acc * (<const float*>op.p[4])[c])
+        if scaled > <float>2147483520.0:
+            return 2147483647
+        if scaled < <float>-2147483520.0:
+            return -2147483647 - 1
+        return <int32_t>scaled
     return multiply_by_quantized_multiplier(acc, multiplier[c], <int>shift[c], op.rounding)
 
 
@@ -495,6 +506,9 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int32_t multiplier = <int32_t>op.i[5]
     cdef int shift = <int>op.i[6]
     cdef bint requantize = op.i[7] != 0
+    cdef bint float32 = op.i[8] != 0
+    cdef float scale = (<const float*>op.p[1])[0]
+    cdef float scaled
     cdef const int32_t* out_index = <const int32_t*>op.p[0]
     cdef int32_t* total = <int32_t*>(arena + op.scratch)
     cdef const int8_t* x = <const int8_t*>(arena + op.in0)
@@ -505,7 +519,12 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
     for i in range(in_size):
         total[out_index[i]] += x[i]
     for i in range(out_size):
-        if requantize:
+        if float32:
+            # Twin of reference.quant.requantize_float32 (XNNPACK's mean).
+            scaled = rintf(<float>(total[i] - in_zp * <int32_t>count) * scale)
+            v = clamp(<int32_t>scaled + out_zp, -128, 127)
+            y[i] = <int8_t>v
+        elif requantize:
             v = multiply_by_quantized_multiplier(total[i] - in_zp * <int32_t>count, multiplier,
                                                  shift, ROUND_DOUBLE) + out_zp
             y[i] = <int8_t>clamp(v, -128, 127)

@@ -149,6 +149,8 @@ def _requant_arrays(requant, channels: int) -> list:
     real = None
     if requant.rounding == "float":
         real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float64)
+    elif requant.rounding == "float32":
+        real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float32)
     return [multiplier, shift, real]
 
 
@@ -264,9 +266,10 @@ def _compile_mean(cm: CompiledModel, step: int, node: QNode) -> None:
     out_size = int(np.prod(kept))
     out_index = np.broadcast_to(np.arange(out_size, dtype=np.int32).reshape(kept), x.shape)
     ints = [int(np.prod(x.shape)), out_size, p.count, p.input_zero_point, p.output_zero_point,
-            p.multiplier, p.shift, int(p.requantize)]
+            p.multiplier, p.shift, int(p.requantize), int(p.rounding == "float32")]
     cm.program.add("MEAN", x_off, -1, y_off, cm.plan.scratch_offsets[step], ints,
-                   [np.ascontiguousarray(out_index).reshape(-1)])
+                   [np.ascontiguousarray(out_index).reshape(-1),
+                    np.array([p.float_scale], np.float32)])
 
 
 def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:

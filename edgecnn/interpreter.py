@@ -15,25 +15,25 @@ import numpy as np
 from .errors import EdgecnnError, ShapeError
 from .model import DEFAULT_BACKEND, _read_model_bytes, check_input, load
 from .ir import Tensor
-from .profiles import DEFAULT_PROFILE
 
 
-def _asks_for_reference_kernels(resolver_type) -> bool:
-    """True for LiteRT's/tflite-runtime's OpResolverType.BUILTIN_REF (any enum class)."""
+def _resolver_profile(resolver_type) -> str:
+    """The profile whose numbers the LiteRT/tflite-runtime resolver would give:
+    BUILTIN_REF -> litert-ref; the default (XNNPACK delegate) -> xnnpack."""
     name = getattr(resolver_type, "name", None) or str(resolver_type or "")
-    return name.rsplit(".", 1)[-1] == "BUILTIN_REF"
+    return "litert-ref" if name.rsplit(".", 1)[-1] == "BUILTIN_REF" else "xnnpack"
 
 
 class Interpreter:
     def __init__(self, model_path=None, model_content=None, experimental_delegates=None,
                  num_threads=None, experimental_op_resolver_type=None,
-                 experimental_preserve_all_tensors=False, *, profile: str = DEFAULT_PROFILE,
+                 experimental_preserve_all_tensors=False, *, profile: str | None = None,
                  backend: str | None = None):
         if (model_path is None) == (model_content is None):
             raise EdgecnnError("give exactly one of model_path and model_content", "Interpreter")
         data = _read_model_bytes(model_path if model_path is not None else model_content)
-        if profile == DEFAULT_PROFILE and _asks_for_reference_kernels(experimental_op_resolver_type):
-            profile = "litert-ref"  # the script wants LiteRT's reference kernels: match them
+        if profile is None:  # match what the same script gets from LiteRT
+            profile = _resolver_profile(experimental_op_resolver_type)
         self._model = load(data, profile=profile)
         self._backend = backend or DEFAULT_BACKEND
         self._num_threads = num_threads

@@ -195,6 +195,17 @@ class _Lowering:
             return P.Requant(multiplier, shift, "float", np.asarray(float_scales, np.float64))
         return P.Requant(multiplier, shift, rounding)
 
+    def weighted_requant(self, x: Tensor, weight_scales, y: Tensor, real_multipliers,
+                         float_scales=None) -> P.Requant:
+        """Requant of a conv/depthwise/FC: the profile's fixed point, or XNNPACK's float32
+        scale in * w / out evaluated in float32 left to right."""
+        if self.profile.weighted_requant == "float32":
+            f32 = np.float32
+            scales = (f32(x.scale) * np.asarray(weight_scales, f32)) / f32(y.scale)
+            fixed = self.requant(real_multipliers)
+            return P.Requant(fixed.multiplier, fixed.shift, "float32", scales.astype(f32))
+        return self.requant(real_multipliers, float_scales=float_scales)
+
 
 # -- per-op lowering functions -------------------------------------------------------
 
@@ -282,10 +293,10 @@ def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
     bias = _bias(lw, node, out_c)
     _check_accumulator(node, weights, bias)
     act_min, act_max = lw.activation(node, y)
-    multipliers = _conv_multipliers(x, _weight_scales(lw, w, out_c, 0), y)
+    w_scales = _weight_scales(lw, w, out_c, 0)
+    requant = lw.weighted_requant(x, w_scales, y, _conv_multipliers(x, w_scales, y))
     return P.Conv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
-                          np.ascontiguousarray(weights), bias, lw.requant(multipliers),
-                          act_min, act_max)
+                          np.ascontiguousarray(weights), bias, requant, act_min, act_max)
 
 
 def lower_depthwise_conv2d(lw: _Lowering, node: Node) -> P.DepthwiseConv2DParams:
@@ -306,10 +317,11 @@ def lower_depthwise_conv2d(lw: _Lowering, node: Node) -> P.DepthwiseConv2DParams
     bias = _bias(lw, node, out_c)
     _check_accumulator(node, weights.reshape(kh * kw, out_c).T, bias)
     act_min, act_max = lw.activation(node, y)
-    multipliers = _conv_multipliers(x, _weight_scales(lw, w, out_c, 3), y)
+    w_scales = _weight_scales(lw, w, out_c, 3)
+    requant = lw.weighted_requant(x, w_scales, y, _conv_multipliers(x, w_scales, y))
     return P.DepthwiseConv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
                                    multiplier, np.ascontiguousarray(weights[0]), bias,
-                                   lw.requant(multipliers), act_min, act_max)
+                                   requant, act_min, act_max)
 
 
 def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
@@ -361,7 +373,7 @@ def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
     if lw.profile.fully_connected == "float":
         # LiteRT's reference FC requantizes acc * (in_scale * w_scale / out_scale) in double.
         float_scales = [float(x.scale) * float(ws) / float(y.scale) for ws in w_scales]
-    requant = lw.requant(multipliers, float_scales=float_scales)
+    requant = lw.weighted_requant(x, w_scales, y, multipliers, float_scales)
     return P.FullyConnectedParams(x.zero_point, y.zero_point, np.ascontiguousarray(weights),
                                   bias, requant, act_min, act_max)
 
@@ -548,6 +560,12 @@ def lower_mean(lw: _Lowering, node: Node) -> P.MeanParams:
     count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
         raise ModelFormatError("mean over an empty axis", node.describe())
+    if lw.profile.weighted_requant == "float32":
+        # XNNPACK's mean: one float32 scale in / (out * n), ties to even.
+        f32 = np.float32
+        scale = float(f32(x.scale) / (f32(y.scale) * f32(count)))
+        return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, 0, 0,
+                            rounding="float32", float_scale=scale)
     if lw.same_quantization(x, y):
         return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, 0, 0,
                             requantize=False)

@@ -5,9 +5,10 @@ Conventions: zero points are zero points (added as they are, never negated
 into "offsets"); a shift keeps TFLite's sign (positive = left shift);
 weights are int8 numpy arrays in TFLite's layout, biases int32.
 
-The one exception to "integer-only" is `Requant.rounding == "float"`, which
+The exceptions to "integer-only" are `Requant.rounding == "float"`, which
 exists only to reproduce LiteRT's BUILTIN_REF FULLY_CONNECTED, whose
-reference kernel requantizes in floating point (QUANT-NOTES C4).
+reference kernel requantizes in floating point (QUANT-NOTES C4), and
+"float32", which reproduces XNNPACK's float32 requantization.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ class Requant:
     """int32 accumulator -> output domain: acc * multiplier * 2^(shift-31), rounded.
 
     multiplier/shift are int32 arrays with one entry per output channel (or
-    one entry for a per-tensor layer). rounding: "double" | "single" | "float";
-    for "float", `real_scale` (float64 per channel) is used instead.
+    one entry for a per-tensor layer). rounding: "double" | "single" | "float" | "float32";
+    for "float" and "float32", `real_scale` (float64 / float32 per channel) is used instead.
     """
     multiplier: np.ndarray
     shift: np.ndarray
@@ -194,6 +195,8 @@ class MeanParams:
     multiplier: int
     shift: int
     requantize: bool = True
+    rounding: str = "double"         # "float32": XNNPACK's rint(float32(sum - zp*n) * scale)
+    float_scale: float = 0.0         # float32 input_scale / (output_scale * n), for "float32"
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,6 +17,7 @@ class Profile:
     rounding: str               # requantization of conv, depthwise, ADD, MEAN...: "double" | "single"
     fully_connected: str        # "fixed" (multiplier/shift) or "float" (LiteRT reference kernel)
     kernel_variant: str         # variant of the fixed-point special ops (softmax, logistic...)
+    weighted_requant: str = "fixed"  # conv/depthwise/FC: "fixed" point or "float32" (XNNPACK)
 
 
 PROFILES = {
@@ -24,6 +25,12 @@ PROFILES = {
                     rounding="double", fully_connected="fixed", kernel_variant="tflm"),
     "litert-ref": Profile("litert-ref", "ai-edge-litert with OpResolverType.BUILTIN_REF",
                           rounding="double", fully_connected="float", kernel_variant="litert-ref"),
+    # LiteRT's default CPU path delegates conv, depthwise and FC to XNNPACK, whose x86
+    # kernels requantize in float32 (scale = in * w / out in float32) and round ties to
+    # even; the other ops are as in tflm (see README for which ones are verified).
+    "xnnpack": Profile("xnnpack", "ai-edge-litert's default resolver (XNNPACK), x86-64",
+                       rounding="double", fully_connected="fixed", kernel_variant="litert-ref",
+                       weighted_requant="float32"),
 }
 
 DEFAULT_PROFILE = "tflm"

@@ -122,8 +122,8 @@ def _check_exportable(q: QGraph) -> None:
     for node in q.nodes:
         if node.op not in RUNTIME_SOURCES:
             problems.append((node.index, f"{node.op} has no C kernel"))
-        requant = getattr(node.params, "requant", None)
-        if requant is not None and requant.rounding not in ROUNDING:
+        requant = getattr(node.params, "requant", node.params)
+        if getattr(requant, "rounding", "double") not in ROUNDING:
             problems.append((node.index, f"{node.op}: the {q.profile.name} profile requantizes "
                              "in floating point; export with profile='tflm'"))
         for t in node.inputs + node.outputs:

@@ -219,6 +219,8 @@ def requantize(acc, requant, channel_axis: int = -1) -> np.ndarray:
         shape[channel_axis] = -1
     if requant.rounding == "float":
         return requantize_float(acc, np.asarray(requant.real_scale).reshape(shape))
+    if requant.rounding == "float32":
+        return requantize_float32(acc, np.asarray(requant.real_scale).reshape(shape))
     multiplier = np.asarray(requant.multiplier, dtype=np.int64).reshape(shape)
     shift = np.asarray(requant.shift, dtype=np.int64).reshape(shape)
     return multiply_by_quantized_multiplier(acc, multiplier, shift, requant.rounding)
@@ -233,6 +235,14 @@ def requantize_float(acc, real_scale) -> np.ndarray:
     """
     scaled = _as_int64(acc).astype(np.float64) * np.asarray(real_scale, dtype=np.float64)
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    return wrap_int32(np.clip(rounded, -2.0**62, 2.0**62).astype(np.int64))
+
+
+def requantize_float32(acc, scale) -> np.ndarray:
+    """rint(float(acc) * scale) in float32, ties to even: XNNPACK's fp32 requantization
+    (the accumulator converted to float32, one float32 multiply, round to nearest even)."""
+    product = _as_int64(acc).astype(np.float32) * np.asarray(scale, dtype=np.float32)
+    rounded = np.rint(product).astype(np.float64)
     return wrap_int32(np.clip(rounded, -2.0**62, 2.0**62).astype(np.int64))
 
 

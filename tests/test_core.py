@@ -19,7 +19,7 @@ from oracles import all_models, assert_bitexact, random_input, read
 pytestmark = pytest.mark.skipif(not core_backend.available(), reason="Cython core not built")
 
 
-@pytest.mark.parametrize("profile", ["tflm", "litert-ref"])
+@pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
 @pytest.mark.parametrize("path", all_models())
 def test_core_equals_reference_on_every_model(path, profile):
     model = edgecnn.load(read(path), profile=profile)
@@ -104,7 +104,7 @@ def build_conv(case) -> bytes:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conv_cases(), st.sampled_from(["tflm", "litert-ref"]), st.sampled_from([1, 2]))
+@given(conv_cases(), st.sampled_from(["tflm", "litert-ref", "xnnpack"]), st.sampled_from([1, 2]))
 def test_core_equals_reference_on_random_convolutions(case, profile, threads):
     model = edgecnn.load(build_conv(case), profile=profile)
     x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
@@ -146,7 +146,7 @@ def test_core_equals_reference_on_random_pooling(case):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 4), st.booleans(),
-       st.sampled_from(["tflm", "litert-ref"]), st.integers(0, 2**32 - 1))
+       st.sampled_from(["tflm", "litert-ref", "xnnpack"]), st.integers(0, 2**32 - 1))
 def test_core_equals_reference_on_random_fully_connected(in_f, out_f, batch, per_channel,
                                                          profile, seed):
     from modelbuilder import fully_connected_model

@@ -57,13 +57,19 @@ def test_double_rounding_differs_from_single_on_ties():
     assert int(quant.multiply_by_quantized_multiplier(-130, 2**30, -1, "single")) == -32
 
 
-def test_xnnpack_rounds_ties_to_even_on_this_machine():
-    """Records the third behaviour (not an edgecnn profile yet): XNNPACK's float
-    requantization rounds -63.5 to -64 and 62.5 to 62, where TFLite rounds 62.5 up."""
-    data = tie_model(0.5, 0)
-    xnn = run_oracle("xnnpack", data, [RAMP])[0].astype(np.int64).reshape(-1)
-    acc = RAMP.astype(np.int64).reshape(-1)
-    assert np.array_equal(xnn, np.rint(acc * 0.5).astype(np.int64))  # numpy rint: half to even
+def test_xnnpack_rounds_ties_to_even_and_the_xnnpack_profile_follows():
+    """The third behaviour: XNNPACK's float32 requantization rounds -63.5 to -64 and 62.5
+    to 62 (ties to even), where TFLite's fixed point rounds 62.5 up."""
+    for weight_scale, input_zp in ((0.5, 0), (0.25, 3), (0.375, -5)):
+        data = tie_model(weight_scale, input_zp)
+        xnn = run_oracle("xnnpack", data, [RAMP])[0]
+        acc = RAMP.astype(np.int64).reshape(-1) - input_zp
+        assert np.array_equal(xnn.astype(np.int64).reshape(-1),
+                              np.clip(np.rint(acc * weight_scale), -128, 127))
+        model = edgecnn.load(data, profile="xnnpack")
+        for backend in ("reference", "core"):
+            assert_bitexact(model.run(RAMP, backend=backend), xnn, f"xnnpack profile, {backend}")
+        assert not np.array_equal(edgecnn.load(data).run(RAMP), xnn)  # tflm differs here
 
 
 def fc_tie_model():

@@ -31,14 +31,18 @@ def script_written_for_tflite_runtime(Interpreter, model_path, images, **kwargs)
     return input_details, output_details, results
 
 
-@pytest.mark.parametrize("path", MODELS)
-def test_same_script_same_numbers(path):
+@pytest.mark.parametrize("resolver", ["default", "BUILTIN_REF"])
+@pytest.mark.parametrize("path", MODELS + ["tests/models/nets/mobilenet_v2_035_96_io_uint8.tflite"])
+def test_same_script_same_numbers(path, resolver):
+    """The default resolver (XNNPACK) is matched by the xnnpack profile, BUILTIN_REF by
+    litert-ref; the script does not change."""
     from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter, OpResolverType
     model_path = f"{ROOT}/{path}"
     info = edgecnn.load(model_path).inputs[0]
     rng = np.random.default_rng(5)
     images = [random_input(info, rng) for _ in range(5)]
-    kwargs = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF}
+    kwargs = {} if resolver == "default" else {
+        "experimental_op_resolver_type": OpResolverType.BUILTIN_REF}
     want = script_written_for_tflite_runtime(LiteRTInterpreter, model_path, images, **kwargs)
     got = script_written_for_tflite_runtime(edgecnn.Interpreter, model_path, images, **kwargs)
     for mine, theirs in zip(got[0] + got[1], want[0] + want[1]):

@@ -2,6 +2,8 @@
 
   profile "tflm"       == tflite-micro's Python interpreter, byte for byte
   profile "litert-ref" == ai-edge-litert with OpResolverType.BUILTIN_REF, byte for byte
+  profile "xnnpack"    == ai-edge-litert's default resolver (XNNPACK delegate), byte for byte
+                          (checked on x86-64: XNNPACK picks its kernels per CPU)
 
 Inputs are random over the whole input dtype range, both ends included. A
 failure names the first lowered layer whose output differs from the oracle's
@@ -18,7 +20,7 @@ from oracles import (all_models, assert_bitexact, first_differing_layer, random_
                      run_oracle)
 
 INPUTS_PER_MODEL = 4
-PROFILE_ORACLE = {"tflm": "tflm", "litert-ref": "litert-ref"}
+PROFILE_ORACLE = {"tflm": "tflm", "litert-ref": "litert-ref", "xnnpack": "xnnpack"}
 MODELS = all_models()
 
 

@@ -65,7 +65,8 @@ def _check(data: bytes, x) -> dict:
     from .verify import _oracle_runners
     oracles = _oracle_runners(data)
     result = {}
-    for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref")):
+    for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref"),
+                            ("xnnpack", "litert-xnnpack")):
         if oracle not in oracles:
             continue
         model = edgecnn.load(data, profile=profile)

@@ -125,7 +125,8 @@ def main(args: argparse.Namespace) -> int:
     matrix = {a: {b: _agree(outputs[a], outputs[b]) for b in names} for a in names}
     notes = []
     oracles = _oracle_runners(data)
-    for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref")):
+    for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref"),
+                            ("xnnpack", "litert-xnnpack")):
         key = f"reference/{profile}"
         if oracle in oracles and matrix.get(key, {}).get(oracle) == "differ":
             prof_model = edgecnn.load(data, profile=profile)
