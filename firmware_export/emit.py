@@ -43,6 +43,48 @@ RUNTIME_SOURCES = {
     "QUANTIZE": "ec_quantize_f32.c", "DEQUANTIZE": "ec_quantize_f32.c",
 }
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "float32": "float"}
+
+# Every field of every params record (edgecnn/params.py), and the C struct it goes to
+# (runtime/ec_runtime.h). tests/test_firmware.py fails when a record gains or loses a
+# field this table (and so the emitter below) does not know about.
+EXPORTED_FIELDS = {
+    "Conv2DParams": ("ec_conv_params", {"input_zero_point", "output_zero_point", "stride",
+                     "dilation", "padding", "weights", "bias", "requant", "activation_min",
+                     "activation_max"}),
+    "DepthwiseConv2DParams": ("ec_conv_params", {"input_zero_point", "output_zero_point",
+                              "stride", "dilation", "padding", "depth_multiplier", "weights",
+                              "bias", "requant", "activation_min", "activation_max"}),
+    "Pool2DParams": ("ec_pool_params", {"filter_size", "stride", "padding", "activation_min",
+                     "activation_max"}),
+    "FullyConnectedParams": ("ec_fully_connected_params", {"input_zero_point",
+                             "output_zero_point", "weights", "bias", "requant",
+                             "activation_min", "activation_max"}),
+    "AddParams": ("ec_add_params", {"input1_zero_point", "input2_zero_point",
+                  "output_zero_point", "left_shift", "input1_multiplier", "input1_shift",
+                  "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
+                  "activation_min", "activation_max", "rounding", "input2_constant"}),
+    "MeanParams": ("ec_mean_params", {"axes", "keep_dims", "count", "input_zero_point",
+                   "output_zero_point", "multiplier", "shift", "requantize", "rounding",
+                   "float_scale"}),
+    "SoftmaxParams": ("ec_softmax_params", {"input_multiplier", "input_left_shift", "diff_min",
+                      "output_zero_point"}),
+    "PadParams": ("ec_pad_params", {"paddings", "pad_value"}),
+    "ConcatenationParams": ("ec_concat_part_params", {"axis"}),
+    "SpaceToBatchParams": ("ec_space_batch_params", {"block_shape", "paddings", "pad_value"}),
+    "BatchToSpaceParams": ("ec_space_batch_params", {"block_shape", "crops"}),
+    "QuantizeParams": ("ec_quantize_params", {"output_zero_point", "output_dtype", "scale",
+                       "input_zero_point", "multiplier", "shift"}),
+    "DequantizeParams": ("ec_dequantize_params", {"scale", "zero_point"}),
+    "ReshapeParams": (None, {"output_shape"}),
+    # elementwise ops exported as 256-entry tables computed by the reference
+    "LogisticParams": ("ec_lut_params", {"input_zero_point", "input_range_radius",
+                       "input_multiplier", "input_left_shift"}),
+    "HardSwishParams": ("ec_lut_params", {"input_zero_point", "output_zero_point",
+                        "output_multiplier_fixedpoint_int16", "output_multiplier_exponent",
+                        "reluish_multiplier_fixedpoint_int16", "reluish_multiplier_exponent"}),
+    "ReluParams": ("ec_lut_params", {"input_zero_point", "output_zero_point", "multiplier",
+                   "shift", "activation_min", "activation_max", "rescale"}),
+}
 ROUNDING = {"double": "EC_ROUND_DOUBLE", "single": "EC_ROUND_SINGLE"}
 
 

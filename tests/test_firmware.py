@@ -172,3 +172,22 @@ def test_size_and_instruction_count_reports(tmp_path):
     assert insns.returncode == 0, insns.stderr
     count = int(insns.stdout.split("(Cortex-M4): ")[1].split(",")[0])
     assert count > 1000  # the digits CNN does ~100k MACs
+
+
+def test_c_export_knows_every_params_field():
+    """A field added to (or removed from) a params record in edgecnn/params.py must be
+    handled by the emitter: this fails until firmware_export/emit.py is updated."""
+    import dataclasses
+    from edgecnn import params
+    from edgecnn.firmware_export.emit import EXPORTED_FIELDS
+    records = {name: cls for name, cls in vars(params).items()
+               if dataclasses.is_dataclass(cls) and name.endswith("Params")}
+    assert set(records) == set(EXPORTED_FIELDS), "params records and the emitter's table differ"
+    for name, cls in records.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        struct, known = EXPORTED_FIELDS[name]
+        assert fields == known, f"{name}: fields {sorted(fields ^ known)} not in step with {struct}"
+    header = open(os.path.join(os.path.dirname(__file__), "..", "firmware_export", "runtime",
+                               "ec_runtime.h")).read()
+    for struct, _ in EXPORTED_FIELDS.values():
+        assert struct is None or f"}} {struct};" in header, struct
