@@ -129,6 +129,49 @@ cdef inline int32_t requantize_channel(int32_t acc, const OpDesc* op, Py_ssize_t
     return multiply_by_quantized_multiplier(acc, multiplier[c], <int>shift[c], op.rounding)
 
 
+cdef extern from *:
+    """
+    /* out[c] = clamp(MBQM(acc[c], multiplier[c], shift[c]) + zero_point) for a row of
+       channels, double rounding, in the branch-free form of the same arithmetic:
+       SRDHM(a, m) = floor((a * m + 2^30) / 2^31) = (a * m + 2^30) >> 31 (the saturating
+       case INT32_MIN * INT32_MIN cannot occur: multipliers are positive), and
+       RoundingDivideByPOT(v, r) = (v + 2^(r-1) - (v < 0)) >> r for r > 0 (ties away
+       from zero). `left` and `right` are max(shift, 0) and max(-shift, 0). */
+    static inline void edgecnn_requantize_row_double(const int32_t *restrict acc,
+            int8_t *restrict out, ptrdiff_t n, const int32_t *restrict multiplier,
+            const int32_t *restrict left, const int32_t *restrict right,
+            int32_t zero_point, int32_t lo, int32_t hi) {
+        for (ptrdiff_t c = 0; c < n; ++c) {
+            const int32_t shifted = (int32_t)((uint32_t)acc[c] << left[c]);
+            int32_t v = (int32_t)(((int64_t)shifted * multiplier[c] + ((int64_t)1 << 30)) >> 31);
+            const int32_t r = right[c];
+            if (r > 0)
+                v = (int32_t)(((int64_t)v + ((int64_t)1 << (r - 1)) - (v < 0)) >> r);
+            v += zero_point;
+            out[c] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+        }
+    }
+    """
+    void requantize_row_double "edgecnn_requantize_row_double" (
+        const int32_t* acc, int8_t* out, Py_ssize_t n, const int32_t* multiplier,
+        const int32_t* left, const int32_t* right, int32_t zero_point, int32_t lo,
+        int32_t hi) noexcept nogil
+
+
+cdef inline void requantize_row(const OpDesc* op, const int32_t* acc, int8_t* out,
+                                Py_ssize_t n, int32_t zero_point, int32_t lo,
+                                int32_t hi) noexcept nogil:
+    # A row of output channels 0..n-1: the fast double-rounding loop when the op has
+    # its shift split (p[5] = left shifts, p[6] = right shifts), else channel by channel.
+    cdef Py_ssize_t c
+    if op.rounding == ROUND_DOUBLE and op.p[5] != NULL:
+        requantize_row_double(acc, out, n, <const int32_t*>op.p[2], <const int32_t*>op.p[5],
+                              <const int32_t*>op.p[6], zero_point, lo, hi)
+        return
+    for c in range(n):
+        out[c] = <int8_t>clamp(requantize_channel(acc[c], op, c) + zero_point, lo, hi)
+
+
 cdef inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
 
@@ -320,11 +363,8 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
                 memcpy(acc + p * coutp, bias, 4 * coutp)
             accumulate_pixels(acc, xpairs, pixels, wpairs, kpairs, coutp)
             for p in range(pixels):
-                out_pixel = y + ((b * oh + oy) * ow + ox0 + p) * cout
-                for oc in range(cout):
-                    out_pixel[oc] = <int8_t>clamp(
-                        requantize_channel(acc[p * coutp + oc], op, oc) + out_zp,
-                        act_min, act_max)
+                requantize_row(op, acc + p * coutp, y + ((b * oh + oy) * ow + ox0 + p) * cout,
+                               cout, out_zp, act_min, act_max)
 
 
 cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
@@ -382,10 +422,8 @@ cdef void depthwise_rows(const OpDesc* op, const int8_t* x, int8_t* y, int32_t* 
                             for m in range(mult):
                                 acc[c * mult + m] = acc[c * mult + m] + <int32_t>(
                                     <int16_t>pixel[c] * <int16_t>wtap[c * mult + m])
-            out_pixel = y + ((b * oh + oy) * ow + ox) * cout
-            for c in range(cout):
-                out_pixel[c] = <int8_t>clamp(requantize_channel(acc[c], op, c) + out_zp,
-                                             act_min, act_max)
+            requantize_row(op, acc, y + ((b * oh + oy) * ow + ox) * cout, cout, out_zp,
+                           act_min, act_max)
 
 
 cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
@@ -766,6 +804,25 @@ cdef class Program:
             samples.sort()
             result.append(samples[len(samples) // 2])
         return result
+
+
+def requantize_row_for_test(const int32_t[::1] acc, const int32_t[::1] multiplier,
+                            const int32_t[::1] shift, int32_t zero_point):
+    """The double-rounding row loop on given values (for the tests), int8 results."""
+    import numpy as np
+    n = acc.shape[0]
+    if multiplier.shape[0] != n or shift.shape[0] != n:
+        raise ValueError("acc, multiplier and shift must have the same length")
+    left = np.maximum(np.asarray(shift), 0).astype(np.int32)
+    right = np.maximum(-np.asarray(shift), 0).astype(np.int32)
+    out = np.zeros(n, np.int8)
+    cdef const int32_t[::1] left_view = left
+    cdef const int32_t[::1] right_view = right
+    cdef int8_t[::1] out_view = out
+    if n:
+        requantize_row_double(&acc[0], &out_view[0], n, &multiplier[0], &left_view[0],
+                              &right_view[0], zero_point, -128, 127)
+    return out
 
 
 def requantize_scalar(int32_t x, int32_t multiplier, int shift, str rounding="double"):

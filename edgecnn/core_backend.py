@@ -143,7 +143,10 @@ def _folded_bias(bias: np.ndarray, weights_per_output: np.ndarray, input_zero_po
     return quant.wrap_int32(folded).astype(np.int32)
 
 
-def _requant_arrays(requant, channels: int) -> list:
+def _requant_arrays(requant, channels: int, split_shifts: bool = False) -> list:
+    """[multiplier, shift, real scale] per channel (the kernels' p[2], p[3], p[4]), and with
+    split_shifts [left, right] = max(shift, 0), max(-shift, 0) for the double-rounding row
+    loop (p[5], p[6])."""
     multiplier = np.ascontiguousarray(np.broadcast_to(requant.multiplier, (channels,)), np.int32)
     shift = np.ascontiguousarray(np.broadcast_to(requant.shift, (channels,)), np.int32)
     real = None
@@ -151,7 +154,10 @@ def _requant_arrays(requant, channels: int) -> list:
         real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float64)
     elif requant.rounding == "float32":
         real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float32)
-    return [multiplier, shift, real]
+    arrays = [multiplier, shift, real]
+    if split_shifts and requant.rounding == "double":
+        arrays += [np.maximum(shift, 0).astype(np.int32), np.maximum(-shift, 0).astype(np.int32)]
+    return arrays
 
 
 def _compile_node(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -197,7 +203,7 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
     ints = [n, h, w, cin, oh, ow, cout, kh, kw, p.stride[0], p.stride[1], p.dilation[0],
             p.dilation[1], p.padding[0], p.padding[1], g["hp"], g["wp"], p.output_zero_point,
             p.activation_min, p.activation_max, p.input_zero_point] + extra
-    arrays = [weights, bias] + _requant_arrays(p.requant, cout)
+    arrays = [weights, bias] + _requant_arrays(p.requant, cout, split_shifts=True)
     cm.program.add(kind, x_off, -1, y_off, pad_at, ints, arrays, p.requant.rounding)
 
 

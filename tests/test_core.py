@@ -182,3 +182,24 @@ def test_missing_extension_is_reported_not_replaced(monkeypatch):
     model = edgecnn.load(read("examples/digits/digits_int8.tflite"))
     with pytest.raises(edgecnn.BackendUnavailableError, match="not built"):
         core_backend.CompiledModel(model.qgraph)
+
+
+def test_core_requantization_row_equals_the_reference_on_extreme_values():
+    """The core's branch-free double-rounding loop against reference/quant.py, on the
+    whole int32 range, every shift the lowering can produce and ties of both signs."""
+    from edgecnn import _core
+    from edgecnn.reference import quant
+    rng = np.random.default_rng(9)
+    n = 200_000
+    acc = rng.integers(-2**31, 2**31, n).astype(np.int32)
+    acc[:8] = [-2**31, 2**31 - 1, 0, 1, -1, 2**30, -2**30, 12345]
+    multiplier = rng.integers(2**30, 2**31, n).astype(np.int32)
+    multiplier[8:1000] = 2**30                      # exact halves: ties
+    shift = rng.integers(-31, 3, n).astype(np.int32)  # right shifts and small left shifts
+    small = np.abs(shift) > 0
+    acc[small & (shift > 0)] //= 8                  # left shifts on values that fit
+    zero_point = 5
+    got = _core.requantize_row_for_test(acc, multiplier, shift, zero_point)
+    want = np.clip(quant.multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point,
+                   -128, 127).astype(np.int8)
+    assert_bitexact(got, want, "requantize_row_double")
