@@ -158,6 +158,35 @@ cdef extern from *:
         int32_t hi) noexcept nogil
 
 
+cdef extern from *:
+    """
+    /* Double-rounding MBQM for shift <= 0 with a positive multiplier, branch-free:
+       see edgecnn_requantize_row_double. */
+    static inline int32_t edgecnn_mbqm_right(int32_t x, int32_t multiplier, int32_t right) {
+        int32_t v = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+        if (right > 0)
+            v = (int32_t)(((int64_t)v + ((int64_t)1 << (right - 1)) - (v < 0)) >> right);
+        return v;
+    }
+    /* ADD of two same-shape int8 rows (add_common.cc), double rounding. */
+    static inline void edgecnn_add_row_double(const int8_t *restrict a, const int8_t *restrict b,
+            int8_t *restrict out, ptrdiff_t n, int32_t zp1, int32_t zp2, int32_t out_zp,
+            int32_t left_shift, int32_t m1, int32_t r1, int32_t m2, int32_t r2, int32_t mo,
+            int32_t ro, int32_t lo, int32_t hi) {
+        for (ptrdiff_t i = 0; i < n; ++i) {
+            const int32_t va = edgecnn_mbqm_right((a[i] - zp1) * (1 << left_shift), m1, r1);
+            const int32_t vb = edgecnn_mbqm_right((b[i] - zp2) * (1 << left_shift), m2, r2);
+            const int32_t v = edgecnn_mbqm_right(va + vb, mo, ro) + out_zp;
+            out[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+        }
+    }
+    """
+    void add_row_double "edgecnn_add_row_double" (
+        const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n, int32_t zp1, int32_t zp2,
+        int32_t out_zp, int32_t left_shift, int32_t m1, int32_t r1, int32_t m2, int32_t r2,
+        int32_t mo, int32_t ro, int32_t lo, int32_t hi) noexcept nogil
+
+
 cdef inline void requantize_row(const OpDesc* op, const int32_t* acc, int8_t* out,
                                 Py_ssize_t n, int32_t zero_point, int32_t lo,
                                 int32_t hi) noexcept nogil:
@@ -528,6 +557,12 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         b = <const int8_t*>op.p[2]          # a constant second operand
     else:
         b = <const int8_t*>(arena + op.in1)
+    if (op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL
+            and s1 <= 0 and s2 <= 0 and so <= 0):
+        # the common case: same shapes, right shifts only -> the branch-free row loop
+        add_row_double(a, b, y, size, zp1, zp2, out_zp, left_shift, m1, -s1, m2, -s2, mo, -so,
+                       act_min, act_max)
+        return
     for i in range(size):
         ia = a_index[i] if a_index != NULL else i
         ib = b_index[i] if b_index != NULL else i

@@ -5,6 +5,7 @@ ops: random shapes, strides, dilations, paddings, depth multipliers, zero
 points, scales, both roundings, the full int8 range.
 """
 
+import dataclasses
 from unittest.mock import patch
 
 import numpy as np
@@ -203,3 +204,31 @@ def test_core_requantization_row_equals_the_reference_on_extreme_values():
     want = np.clip(quant.multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point,
                    -128, 127).astype(np.int8)
     assert_bitexact(got, want, "requantize_row_double")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.booleans(),
+       st.sampled_from(["NONE", "RELU", "RELU6"]), st.sampled_from(["tflm", "single", "xnnpack"]),
+       st.integers(0, 2**32 - 1))
+def test_core_equals_reference_on_random_add(shape, broadcast, activation, profile, seed):
+    from hypothesis import assume
+    from edgecnn import profiles
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    b_shape = tuple(1 if (broadcast and k % 2) else d for k, d in enumerate(shape))
+    mb = ModelBuilder()
+    a = mb.tensor(shape, scale=float(rng.uniform(0.01, 0.2)), zero_point=int(rng.integers(-128, 128)))
+    b = mb.tensor(b_shape, scale=float(rng.uniform(0.01, 0.2)), zero_point=int(rng.integers(-128, 128)))
+    y = mb.tensor(shape, scale=float(rng.uniform(0.02, 0.5)), zero_point=int(rng.integers(-128, 128)))
+    mb.op("ADD", [a, b], [y], activation=activation)
+    mb.inputs, mb.outputs = [a, b], [y]
+    from edgecnn.importer.tflite import load_graph
+    from edgecnn.lowering import lower
+    chosen = (dataclasses.replace(profiles.PROFILES["tflm"], name="single", rounding="single")
+              if profile == "single" else profiles.PROFILES[profile])  # single: test-only
+    try:
+        model = edgecnn.Model(lower(load_graph(mb.build()), chosen))
+    except edgecnn.UnsupportedOpError:
+        assume(False)
+    xs = [random_input(info, rng) for info in model.inputs]
+    assert_bitexact(model.run(xs, backend="core"), model.run(xs, backend="reference"))
