@@ -27,7 +27,6 @@ from libc.math cimport round as c_round, roundf, rintf
 cdef enum:
     OP_CONV = 1
     OP_DWCONV = 2
-    OP_FC = 3
     OP_MAXPOOL = 4
     OP_AVGPOOL = 5
     OP_ADD = 6
@@ -59,7 +58,7 @@ cdef struct OpDesc:
     Py_ssize_t i[NI]
     const void* p[NP]
 
-OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "FC": OP_FC, "MAXPOOL": OP_MAXPOOL,
+OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "MAXPOOL": OP_MAXPOOL,
        "AVGPOOL": OP_AVGPOOL, "ADD": OP_ADD, "MEAN": OP_MEAN, "SOFTMAX": OP_SOFTMAX,
        "LUT": OP_LUT, "GATHER": OP_GATHER, "SCATTER": OP_SCATTER,
        "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY}
@@ -251,15 +250,6 @@ cdef inline int count_leading_zeros_u32(uint32_t x) noexcept nogil:
 # ---------------------------------------------------------------------------
 # Kernels
 # ---------------------------------------------------------------------------
-
-cdef inline int32_t dot_s8(const int8_t* a, const int8_t* b, Py_ssize_t n) noexcept nogil:
-    # int8 x int8 -> int32: the loop the compiler vectorizes (pmaddwd / sdot).
-    cdef int32_t acc = 0
-    cdef Py_ssize_t k
-    for k in range(n):
-        acc = acc + <int32_t>(<int16_t>a[k] * <int16_t>b[k])
-    return acc
-
 
 cdef void pad_input(const int8_t* src, int8_t* dst, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w,
                     Py_ssize_t c, Py_ssize_t hp, Py_ssize_t wp, Py_ssize_t top,
@@ -470,23 +460,6 @@ cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
             depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
     else:
         depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22]), 0, 1)
-
-
-cdef void fully_connected(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # Twin of reference/fully_connected.py.
-    cdef Py_ssize_t rows = op.i[0], in_f = op.i[1], out_f = op.i[2]
-    cdef int32_t out_zp = <int32_t>op.i[3], act_min = <int32_t>op.i[4], act_max = <int32_t>op.i[5]
-    cdef const int8_t* weights = <const int8_t*>op.p[0]
-    cdef const int32_t* bias = <const int32_t*>op.p[1]
-    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
-    cdef int8_t* y = <int8_t*>(arena + op.out)
-    cdef Py_ssize_t r, o
-    cdef int32_t acc
-    for r in range(rows):
-        for o in range(out_f):
-            acc = bias[o] + dot_s8(x + r * in_f, weights + o * in_f, in_f)
-            y[r * out_f + o] = <int8_t>clamp(requantize_channel(acc, op, o) + out_zp,
-                                             act_min, act_max)
 
 
 cdef void pool2d(const OpDesc* op, uint8_t* arena, bint is_max) noexcept nogil:
@@ -718,8 +691,6 @@ cdef void run_op(const OpDesc* op, uint8_t* arena) noexcept nogil:
         conv2d(op, arena)
     elif op.kind == OP_DWCONV:
         depthwise_conv2d(op, arena)
-    elif op.kind == OP_FC:
-        fully_connected(op, arena)
     elif op.kind == OP_MAXPOOL:
         pool2d(op, arena, True)
     elif op.kind == OP_AVGPOOL:

@@ -82,6 +82,8 @@ def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         padded = _conv_geometry(qgraph, node)["padded_bytes"]
         return threads * _work_bytes(node) + padded
+    if node.op == "FULLY_CONNECTED":
+        return _gemm_work_bytes(_fc_as_conv_weights(node.params.weights).shape)
     if node.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return 4 * qgraph.tensors[node.inputs[0]].shape[3]
     if node.op == "MEAN":
@@ -98,9 +100,19 @@ def _work_bytes(node: QNode) -> int:
     depthwise: one pixel's accumulators."""
     if node.op == "DEPTHWISE_CONV_2D":
         return 4 * node.params.weights.shape[2]
-    cout, kh, kw, cin = node.params.weights.shape
-    coutp, kpairs = _padded_gemm_sizes(node.params.weights.shape)
+    return _gemm_work_bytes(node.params.weights.shape)
+
+
+def _gemm_work_bytes(weights_shape) -> int:
+    cout, kh, kw, cin = weights_shape
+    coutp, kpairs = _padded_gemm_sizes(weights_shape)
     return 4 * PIXEL_BLOCK * (coutp + kpairs) + -(-kh * kw * cin // 4) * 4
+
+
+def _fc_as_conv_weights(weights: np.ndarray) -> np.ndarray:
+    """FC weights [out, in] as 1x1 conv weights [out, 1, 1, in]: an FC is a pointwise
+    convolution over a row of `rows` pixels, and runs on the same GEMM."""
+    return weights.reshape(weights.shape[0], 1, 1, weights.shape[1])
 
 
 def _padded_gemm_sizes(weights_shape) -> tuple[int, int]:
@@ -217,14 +229,22 @@ def _threads_for(cm: CompiledModel, out_shape, macs_per_output: int) -> int:
 
 
 def _compile_fc(cm: CompiledModel, step: int, node: QNode) -> None:
+    """FULLY_CONNECTED as a 1x1 convolution over `rows` pixels (same arithmetic: the
+    reference FC and conv both compute bias + sum w * (x - zp), then requantize)."""
     p = node.params
     x, y, x_off, y_off = _io(cm, node)
     out_f, in_f = p.weights.shape
     rows = int(np.prod(x.shape)) // in_f
+    weights = _fc_as_conv_weights(p.weights)
+    coutp, kpairs = _padded_gemm_sizes(weights.shape)
     bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
-    ints = [rows, in_f, out_f, p.output_zero_point, p.activation_min, p.activation_max]
-    arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, out_f)
-    cm.program.add("FC", x_off, -1, y_off, -1, ints, arrays, p.requant.rounding)
+    bias = np.concatenate([bias, np.zeros(coutp - out_f, np.int32)])
+    work = _gemm_work_bytes(weights.shape)
+    ints = [1, 1, rows, in_f, 1, rows, out_f, 1, 1, 1, 1, 1, 1, 0, 0, 1, rows,
+            p.output_zero_point, p.activation_min, p.activation_max, p.input_zero_point,
+            cm.plan.scratch_offsets[step], work, 1, coutp, kpairs]
+    arrays = [_weight_pairs(weights), bias] + _requant_arrays(p.requant, out_f, split_shifts=True)
+    cm.program.add("CONV", x_off, -1, y_off, -1, ints, arrays, p.requant.rounding)
 
 
 def _compile_pool(cm: CompiledModel, step: int, node: QNode) -> None:
