@@ -251,6 +251,13 @@ cdef inline int count_leading_zeros_u32(uint32_t x) noexcept nogil:
 # Kernels
 # ---------------------------------------------------------------------------
 
+cdef inline void copy_bytes(int8_t* dst, const int8_t* src, Py_ssize_t n) noexcept nogil:
+    # im2col copies are a few bytes long: a plain loop beats calling memcpy
+    cdef Py_ssize_t k
+    for k in range(n):
+        dst[k] = src[k]
+
+
 cdef void pad_input(const int8_t* src, int8_t* dst, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w,
                     Py_ssize_t c, Py_ssize_t hp, Py_ssize_t wp, Py_ssize_t top,
                     Py_ssize_t left, int8_t value) noexcept nogil:
@@ -357,6 +364,7 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
     cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
     cdef Py_ssize_t row, b, oy, ox0, p, pixels, ky, kx, oc
     cdef int8_t* col
+    cdef const int8_t* src
     cdef const int8_t* window
     cdef int8_t* out_pixel
     cdef Py_ssize_t rows = op.i[0] * oh
@@ -373,10 +381,14 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
                 else:
                     col = im2col
                     for ky in range(kh):
-                        for kx in range(kw):
-                            memcpy(col, x + ((b * hp + oy * sh + ky * dh) * wp
-                                             + (ox0 + p) * sw + kx * dw) * cin, cin)
-                            col = col + cin
+                        src = x + ((b * hp + oy * sh + ky * dh) * wp + (ox0 + p) * sw) * cin
+                        if dw == 1:   # the kw taps of a kernel row are contiguous
+                            copy_bytes(col, src, kw * cin)
+                            col = col + kw * cin
+                        else:
+                            for kx in range(kw):
+                                copy_bytes(col, src + kx * dw * cin, cin)
+                                col = col + cin
                     window = im2col
                 pack_pairs(xpairs + p * kpairs, window, depth)
                 memcpy(acc + p * coutp, bias, 4 * coutp)
