@@ -186,6 +186,61 @@ cdef extern from *:
         int32_t mo, int32_t ro, int32_t lo, int32_t hi) noexcept nogil
 
 
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* One depthwise output pixel, depth multiplier 1: acc[c] = bias[c] + sum over taps
+       t of x_t[c] * w_t[c]. Taps go in pairs: wpairs[j][c] holds (w_2j[c], w_2j+1[c])
+       as int16 (an odd last tap is paired with zero weights), so with SSE2 one
+       _mm_madd_epi16 adds two taps' products for four channels, exactly in int32.
+       coutp is the channel count rounded up to 8; the bytes read past the last
+       channel meet zero weights (the arena has slack for those reads). */
+    static inline void edgecnn_depthwise_pixel(int32_t *restrict acc,
+            const int8_t *const *taps, ptrdiff_t ntaps, const int16_t *restrict wpairs,
+            const int32_t *restrict bias, ptrdiff_t coutp) {
+        const ptrdiff_t npairs = (ntaps + 1) / 2;
+    #if defined(__SSE2__)
+        for (ptrdiff_t c = 0; c < coutp; c += 8) {
+            __m128i lo = _mm_loadu_si128((const __m128i *)(bias + c));
+            __m128i hi = _mm_loadu_si128((const __m128i *)(bias + c + 4));
+            for (ptrdiff_t j = 0; j < npairs; ++j) {
+                const int8_t *x0 = taps[2 * j];
+                const int8_t *x1 = 2 * j + 1 < ntaps ? taps[2 * j + 1] : x0;
+                const __m128i a = _mm_loadl_epi64((const __m128i *)(x0 + c));
+                const __m128i b = _mm_loadl_epi64((const __m128i *)(x1 + c));
+                const __m128i a16 = _mm_srai_epi16(_mm_unpacklo_epi8(a, a), 8);
+                const __m128i b16 = _mm_srai_epi16(_mm_unpacklo_epi8(b, b), 8);
+                const int16_t *w = wpairs + (j * coutp + c) * 2;
+                lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(a16, b16),
+                                                      _mm_loadu_si128((const __m128i *)w)));
+                hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(a16, b16),
+                                                      _mm_loadu_si128((const __m128i *)(w + 8))));
+            }
+            _mm_storeu_si128((__m128i *)(acc + c), lo);
+            _mm_storeu_si128((__m128i *)(acc + c + 4), hi);
+        }
+    #else
+        for (ptrdiff_t c = 0; c < coutp; ++c)
+            acc[c] = bias[c];
+        for (ptrdiff_t j = 0; j < npairs; ++j) {
+            const int8_t *x0 = taps[2 * j];
+            const int8_t *x1 = 2 * j + 1 < ntaps ? taps[2 * j + 1] : x0;
+            const int16_t *w = wpairs + j * coutp * 2;
+            for (ptrdiff_t c = 0; c < coutp; ++c)
+                acc[c] += (int32_t)x0[c] * w[2 * c] + (int32_t)x1[c] * w[2 * c + 1];
+        }
+    #endif
+    }
+    """
+    void depthwise_pixel "edgecnn_depthwise_pixel" (
+        int32_t* acc, const int8_t** taps, Py_ssize_t ntaps, const int16_t* wpairs,
+        const int32_t* bias, Py_ssize_t coutp) noexcept nogil
+
+
 cdef inline void requantize_row(const OpDesc* op, const int32_t* acc, int8_t* out,
                                 Py_ssize_t n, int32_t zero_point, int32_t lo,
                                 int32_t hi) noexcept nogil:
@@ -432,6 +487,9 @@ cdef void depthwise_rows(const OpDesc* op, const int8_t* x, int8_t* y, int32_t* 
     cdef const int8_t* pixel
     cdef const int8_t* wtap
     cdef int8_t* out_pixel
+    cdef const int16_t* wpairs = <const int16_t*>op.p[7]   # tap pairs, multiplier 1 only
+    cdef Py_ssize_t coutp = op.i[25]
+    cdef const int8_t* taps[64]
     cdef Py_ssize_t rows = op.i[0] * oh
     row = first_row
     while row < rows:
@@ -439,6 +497,15 @@ cdef void depthwise_rows(const OpDesc* op, const int8_t* x, int8_t* y, int32_t* 
         oy = row % oh
         row += row_step
         for ox in range(ow):
+            if wpairs != NULL:
+                for ky in range(kh):
+                    for kx in range(kw):
+                        taps[ky * kw + kx] = x + ((b * hp + oy * sh + ky * dh) * wp
+                                                  + ox * sw + kx * dw) * cin
+                depthwise_pixel(acc, taps, kh * kw, wpairs, bias, coutp)
+                requantize_row(op, acc, y + ((b * oh + oy) * ow + ox) * cout, cout, out_zp,
+                               act_min, act_max)
+                continue
             for c in range(cout):
                 acc[c] = bias[c]
             for ky in range(kh):

@@ -49,7 +49,7 @@ class CompiledModel:
         self.program = _core.Program(max(self.plan.arena_size, 1))
         for step, node in enumerate(qgraph.nodes):
             _compile_node(self, step, node)
-        self.arena = np.zeros(max(self.plan.arena_size, 1), dtype=np.uint8)
+        self.arena = np.zeros(self.plan.arena_size + READ_SLACK, dtype=np.uint8)
         self._input_views = self._views(qgraph.inputs)
         self._output_views = self._views(qgraph.outputs)
         self._lock = threading.Lock()
@@ -99,8 +99,31 @@ def _work_bytes(node: QNode) -> int:
     packed input pairs of one block of output pixels, plus one im2col window;
     depthwise: one pixel's accumulators."""
     if node.op == "DEPTHWISE_CONV_2D":
-        return 4 * node.params.weights.shape[2]
+        return 4 * _round_up(node.params.weights.shape[2], 8)
     return _gemm_work_bytes(node.params.weights.shape)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+# Bytes the vector kernels may read past the end of a tensor (their products with
+# zero weights vanish); the arena is allocated this much larger.
+READ_SLACK = 16
+MAX_DEPTHWISE_PAIR_TAPS = 64   # _core.pyx depthwise_rows keeps the tap pointers on the stack
+
+
+def _depthwise_tap_pairs(weights: np.ndarray) -> np.ndarray | None:
+    """Depthwise weights [kh, kw, cout] as int16 tap pairs [taps/2][coutp][2] (coutp =
+    cout rounded up to 8, zeros in the padding and for an odd last tap)."""
+    kh, kw, cout = weights.shape
+    taps = kh * kw
+    if taps > MAX_DEPTHWISE_PAIR_TAPS:
+        return None
+    coutp = _round_up(cout, 8)
+    by_tap = np.zeros((_round_up(taps, 2), coutp), np.int16)
+    by_tap[:taps, :cout] = weights.reshape(taps, cout)
+    return np.ascontiguousarray(by_tap.reshape(-1, 2, coutp).transpose(0, 2, 1))
 
 
 def _gemm_work_bytes(weights_shape) -> int:
@@ -208,14 +231,21 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
         per_output = np.moveaxis(p.weights, 2, 0)                       # [cout, kh, kw]
         bias = _folded_bias(p.bias, per_output, p.input_zero_point)
         work = _work_bytes(node)
-        extra, kind = [p.depth_multiplier, scratch, work, _threads_for(cm, y.shape, kh * kw)],\
-            "DWCONV"
+        pairs = _depthwise_tap_pairs(p.weights) if p.depth_multiplier == 1 else None
+        extra, kind = [p.depth_multiplier, scratch, work, _threads_for(cm, y.shape, kh * kw),
+                       _round_up(cout, 8)], "DWCONV"
         pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
         weights = np.ascontiguousarray(p.weights)
     ints = [n, h, w, cin, oh, ow, cout, kh, kw, p.stride[0], p.stride[1], p.dilation[0],
             p.dilation[1], p.padding[0], p.padding[1], g["hp"], g["wp"], p.output_zero_point,
             p.activation_min, p.activation_max, p.input_zero_point] + extra
     arrays = [weights, bias] + _requant_arrays(p.requant, cout, split_shifts=True)
+    if node.op == "DEPTHWISE_CONV_2D":
+        if len(arrays) == 5:
+            arrays += [None, None]
+        biasp = np.concatenate([bias, np.zeros(_round_up(cout, 8) - cout, np.int32)])
+        arrays[1] = biasp
+        arrays.append(pairs)
     cm.program.add(kind, x_off, -1, y_off, pad_at, ints, arrays, p.requant.rounding)
 
 
