@@ -197,6 +197,13 @@ def _check_budgets(q: QGraph, plan, writer: "_Writer", max_arena, max_flash) -> 
             f"{size} bytes", "export")
 
 
+def _folded_bias(bias: np.ndarray, weights_per_output: np.ndarray, input_zero_point: int):
+    """bias - zp_in * sum(w) per output channel. It fits in int32: lowering checked
+    255 * sum|w| + |bias| < 2^31, and |zp_in| <= 128."""
+    sums = weights_per_output.reshape(weights_per_output.shape[0], -1).astype(np.int64).sum(axis=1)
+    return (bias.astype(np.int64) - input_zero_point * sums).astype(np.int32)
+
+
 def _c_array(ctype: str, name: str, values) -> str:
     flat = np.asarray(values).reshape(-1)
     if ctype == "float":
@@ -263,6 +270,9 @@ class _Writer:
             cout = y.shape[3]
             w = self.array("int8_t", f"{name}_weights", p.weights)
             b = self.array("int32_t", f"{name}_bias", p.bias)
+            per_output = np.moveaxis(p.weights, 2, 0) if depthwise else p.weights
+            fb = self.array("int32_t", f"{name}_folded_bias",
+                            _folded_bias(p.bias, per_output, p.input_zero_point))
             m = self.array("int32_t", f"{name}_multiplier", np.broadcast_to(p.requant.multiplier, (cout,)))
             s = self.array("int32_t", f"{name}_shift", np.broadcast_to(p.requant.shift, (cout,)))
             fields = [*x.shape, y.shape[1], y.shape[2], cout, kh, kw, *p.stride, *p.dilation,
@@ -270,7 +280,7 @@ class _Writer:
                       p.output_zero_point, p.activation_min, p.activation_max]
             self.definitions.append(
                 f"static const ec_conv_params {params} = {{{', '.join(map(str, fields))}, "
-                f"{w}, {b}, {{{m}, {s}, {ROUNDING[p.requant.rounding]}}}}};\n")
+                f"{w}, {b}, {fb}, {{{m}, {s}, {ROUNDING[p.requant.rounding]}}}}};\n")
             fn = "ec_depthwise_conv2d_s8" if depthwise else "ec_conv2d_s8"
             call = f"{fn}(&{params}, {self.tensor(x.index, plan, True)}, {self.tensor(y.index, plan, False)});"
         elif node.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
@@ -283,7 +293,8 @@ class _Writer:
             out_f, in_f = p.weights.shape
             rows = int(np.prod(x.shape)) // in_f
             w = self.array("int8_t", f"{name}_weights", p.weights)
-            b = self.array("int32_t", f"{name}_bias", p.bias)
+            b = self.array("int32_t", f"{name}_folded_bias",
+                           _folded_bias(p.bias, p.weights, p.input_zero_point))
             m = self.array("int32_t", f"{name}_multiplier", np.broadcast_to(p.requant.multiplier, (out_f,)))
             s = self.array("int32_t", f"{name}_shift", np.broadcast_to(p.requant.shift, (out_f,)))
             fields = [rows, in_f, out_f, p.input_zero_point, p.output_zero_point,

@@ -6,16 +6,14 @@
 void ec_fully_connected_s8(const ec_fully_connected_params *p, const int8_t *input,
                            int8_t *output)
 {
-    int32_t r, o, i;
+    int32_t r, o;
     for (r = 0; r < p->rows; ++r) {
         const int8_t *x = input + r * p->in_features;
         for (o = 0; o < p->out_features; ++o) {
-            const int8_t *w = p->weights + o * p->in_features;
-            int32_t acc = p->bias[o];
+            /* bias + sum w * (x - zp) = (bias - zp * sum w) + sum w * x */
+            const int32_t acc = p->folded_bias[o] +
+                                ec_dot_s8(p->weights + o * p->in_features, x, p->in_features);
             int32_t scaled;
-            for (i = 0; i < p->in_features; ++i) {
-                acc += (int32_t)w[i] * ((int32_t)x[i] - p->input_zero_point);
-            }
             scaled = ec_multiply_by_quantized_multiplier(acc, p->requant.multiplier[o],
                                                          p->requant.shift[o], p->requant.rounding);
             output[r * p->out_features + o] = (int8_t)ec_clamp(
