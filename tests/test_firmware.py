@@ -191,3 +191,15 @@ def test_c_export_knows_every_params_field():
                                "ec_runtime.h")).read()
     for struct, _ in EXPORTED_FIELDS.values():
         assert struct is None or f"}} {struct};" in header, struct
+
+
+def test_bench_runs_the_exported_c_through_ctypes(tmp_path):
+    """The benchmark's 'exported C (host)' runner computes what the core computes."""
+    require("host")
+    from edgecnn.tools.bench import exported_c_runner
+    data = read("tests/models/nets/ds_cnn.tflite")
+    model = edgecnn.load(data)
+    x = random_input(model.inputs[0], np.random.default_rng(3))
+    run, output = exported_c_runner(data, x, str(tmp_path))
+    run()
+    assert np.array_equal(output, model.run(x, backend="core"))

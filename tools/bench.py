@@ -27,13 +27,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the core's time per op")
 
 
-def _runners(data: bytes, model, x):
+def exported_c_runner(data: bytes, x, workdir: str):
+    """The model exported to C and built as a host shared library (gcc -O2), called
+    through ctypes; returns (run, output array) or None without a C compiler."""
+    import ctypes
+    import glob
+    import os
+    import shutil
+    import subprocess
+    import edgecnn
+    from ..firmware_export import export
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        return None
+    export(data, workdir, prefix="bench")
+    sources = [os.path.join(workdir, "bench_model.c")] + sorted(
+        glob.glob(os.path.join(workdir, "ec_*.c")))
+    sources = [s for s in sources if not s.endswith("ec_bench.c")]
+    library = os.path.join(workdir, "libbench.so")
+    subprocess.run([compiler, "-std=c99", "-O2", "-shared", "-fPIC", *sources, "-o", library,
+                    "-lm"], check=True, capture_output=True)
+    lib = ctypes.CDLL(library)
+    model = edgecnn.load(data)
+    out = np.zeros(model.outputs[0].shape, model.outputs[0].dtype)
+    x = np.ascontiguousarray(x)
+    in_ptr, out_ptr = x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)
+    invoke = lib.bench_invoke
+    invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+    def run():
+        if invoke(in_ptr, out_ptr) != 0:
+            raise EdgecnnError("the exported model's invoke failed", "bench")
+    return run, out
+
+
+def _runners(data: bytes, model, x, workdir: str):
     """name -> callable running one inference on x (already set up)."""
     import edgecnn
     runners = {}
     core = edgecnn.load(data)
     runners["edgecnn core"] = lambda: core.run(x, backend="core")
     runners["edgecnn core 2T"] = lambda: core.run(x, backend="core", num_threads=2)
+    exported = exported_c_runner(data, x, workdir)
+    if exported is not None:
+        run_c, c_output = exported
+        run_c()
+        if not np.array_equal(c_output, np.asarray(core.run(x, backend="core"))):
+            raise EdgecnnError("the exported C disagrees with the core", "bench")
+        runners["exported C (host)"] = run_c
     runners["edgecnn reference"] = lambda: core.run(x, backend="reference")
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -97,13 +138,18 @@ def bench_model(path: str, rounds: int) -> dict:
         x = rng.uniform(-1, 1, size=info.shape).astype(info.dtype)
     checks = _check(data, x)
     macs = sum(r["macs"] for r in layer_rows(model))
-    runners = _runners(data, model, x)
+    import tempfile
+    workdir = tempfile.mkdtemp(prefix="edgecnn-bench-")
+    runners = _runners(data, model, x, workdir)
+    if "exported C (host)" in runners:
+        checks["exported C == core"] = True   # _runners raised otherwise
     for run in runners.values():  # warm up (and compile the core)
         run()
     samples = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            if name == "edgecnn reference" and len(samples[name]) >= max(3, rounds // 10):
+            if name in ("edgecnn reference", "LiteRT BUILTIN_REF", "tflite-micro",
+                        "exported C (host)") and len(samples[name]) >= max(5, rounds // 3):
                 continue  # slow by design; a few rounds are enough
             start = time.perf_counter()
             run()
