@@ -118,3 +118,17 @@ def test_run_matches_litert_top1_and_accuracy_on_the_digits_testset(variant):
 def edgecnn_model_input(path):
     import edgecnn as package
     return package.load(path).inputs[0]
+
+
+def test_verify_matrix_includes_every_backend_and_oracle():
+    result = edgecnn("verify", os.path.join(ROOT, "tests/models/ops/conv_3x3_s2_same.tflite"),
+                     "--inputs", "2", "--json", check=True)
+    matrix = json.loads(result.stdout)["matrix"]
+    names = set(matrix)
+    assert {"reference/tflm", "core/tflm", "core/litert-ref", "core/xnnpack", "tflite-micro",
+            "litert-ref", "litert-xnnpack", "exported-C/tflm"} <= names
+    # each profile equals its own oracle, and the exported C equals the core
+    assert matrix["core/tflm"]["tflite-micro"] == "equal"
+    assert matrix["core/litert-ref"]["litert-ref"] == "equal"
+    assert matrix["core/xnnpack"]["litert-xnnpack"] == "equal"
+    assert matrix["exported-C/tflm"]["core/tflm"] == "equal"

@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the core's time per op")
 
 
-def exported_c_runner(data: bytes, x, workdir: str):
-    """The model exported to C and built as a host shared library (gcc -O2), called
-    through ctypes; returns (run, output array) or None without a C compiler."""
+def build_exported_c(data: bytes, workdir: str):
+    """The model exported to C and built as a host shared library (cc -O2), called through
+    ctypes: returns run(x) -> output array, or None without a C compiler. Only the tflm
+    profile exports (the others requantize in floating point)."""
     import ctypes
     import glob
     import os
@@ -42,23 +43,31 @@ def exported_c_runner(data: bytes, x, workdir: str):
         return None
     export(data, workdir, prefix="bench")
     sources = [os.path.join(workdir, "bench_model.c")] + sorted(
-        glob.glob(os.path.join(workdir, "ec_*.c")))
-    sources = [s for s in sources if not s.endswith("ec_bench.c")]
+        s for s in glob.glob(os.path.join(workdir, "ec_*.c")) if not s.endswith("ec_bench.c"))
     library = os.path.join(workdir, "libbench.so")
     subprocess.run([compiler, "-std=c99", "-O2", "-shared", "-fPIC", *sources, "-o", library,
                     "-lm"], check=True, capture_output=True)
-    lib = ctypes.CDLL(library)
-    model = edgecnn.load(data)
-    out = np.zeros(model.outputs[0].shape, model.outputs[0].dtype)
-    x = np.ascontiguousarray(x)
-    in_ptr, out_ptr = x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)
-    invoke = lib.bench_invoke
+    invoke = ctypes.CDLL(library).bench_invoke
     invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    info = edgecnn.load(data).outputs[0]
 
-    def run():
-        if invoke(in_ptr, out_ptr) != 0:
-            raise EdgecnnError("the exported model's invoke failed", "bench")
-    return run, out
+    def run(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        out = np.zeros(info.shape, info.dtype) if out is None else out
+        if invoke(x.ctypes.data, out.ctypes.data) != 0:
+            raise EdgecnnError("the exported model's invoke failed", "exported C")
+        return out
+    return run
+
+
+def exported_c_runner(data: bytes, x, workdir: str):
+    """(run(), output array) timing the exported C on one fixed input, or None."""
+    run = build_exported_c(data, workdir)
+    if run is None:
+        return None
+    x = np.ascontiguousarray(x)
+    out = run(x)
+    return (lambda: run(x, out)), out
 
 
 def _runners(data: bytes, model, x, workdir: str):

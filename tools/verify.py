@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 
 import numpy as np
 
@@ -74,15 +75,30 @@ def _oracle_runners(data: bytes) -> dict:
 
 
 def _edgecnn_runners(data: bytes) -> dict:
+    import tempfile
     import edgecnn
     from .. import executor
+    from .bench import build_exported_c
     runners = {}
     for profile in sorted(edgecnn.PROFILES):
         model = edgecnn.load(data, profile=profile)
         for backend in sorted(executor.BACKENDS):
             runners[f"{backend}/{profile}"] = (lambda inputs, m=model, b=backend:
                                                m.run(inputs, backend=b))
+    try:  # the exported C on this machine, when it has a C compiler (tflm profile only)
+        exported = build_exported_c(data, tempfile.mkdtemp(prefix="edgecnn-verify-"))
+    except (EdgecnnError, OSError, subprocess.CalledProcessError) as exc:
+        runners["exported-C/tflm"] = _failing(f"cannot export or build: {exc}")
+    else:
+        if exported is not None:
+            runners["exported-C/tflm"] = lambda inputs: exported(inputs[0])
     return runners
+
+
+def _failing(message: str):
+    def run(inputs):
+        raise EdgecnnError(message, "exported C")
+    return run
 
 
 def first_difference(model, oracle, inputs) -> str:
