@@ -132,3 +132,18 @@ def test_verify_matrix_includes_every_backend_and_oracle():
     assert matrix["core/litert-ref"]["litert-ref"] == "equal"
     assert matrix["core/xnnpack"]["litert-xnnpack"] == "equal"
     assert matrix["exported-C/tflm"]["core/tflm"] == "equal"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "CMYK", "L", "1"])
+def test_run_converts_common_image_modes_to_the_models_channels(tmp_path, mode):
+    """Grey, palette, RGBA, CMYK and 1-bit images feed a 3-channel model (and grey ones)."""
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (40, 50, 3)).astype(np.uint8), "RGB")
+    path = tmp_path / f"picture.{'jpg' if mode in ('RGB', 'L', 'CMYK') else 'png'}"
+    rgb.convert(mode).save(path)
+    for model in ("tests/models/nets/mobilenet_v1_025_96_io_uint8.tflite",
+                  "examples/digits/digits_float.tflite"):
+        result = edgecnn("run", os.path.join(ROOT, model), str(path), "--json", "--top", "2",
+                         "--center-crop", "0.8", check=True)
+        top = json.loads(result.stdout)["results"][0]["top"]
+        assert len(top) == 2 and top[0]["score"] >= top[1]["score"]
