@@ -147,3 +147,13 @@ def test_run_converts_common_image_modes_to_the_models_channels(tmp_path, mode):
                          "--center-crop", "0.8", check=True)
         top = json.loads(result.stdout)["results"][0]["top"]
         assert len(top) == 2 and top[0]["score"] >= top[1]["score"]
+
+
+@pytest.mark.parametrize("command", ["inspect", "verify", "export", "bench"])
+def test_every_command_gives_one_line_errors(tmp_path, command):
+    extra = ["-o", str(tmp_path / "out")] if command == "export" else []
+    assert_one_line_error(edgecnn(command, str(tmp_path / "missing.tflite"), *extra),
+                          "cannot read model file")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x10\x00\x00\x00TFL3" + b"\xff" * 40)
+    assert_one_line_error(edgecnn(command, str(bad), *extra))
