@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from .errors import BackendUnavailableError, EdgecnnError
+from .errors import BackendUnavailableError
 from .ir import QGraph, QNode
 from .planner import Plan, plan_memory, tensor_bytes
 from .reference import quant
@@ -78,7 +78,6 @@ class CompiledModel:
 def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:
     """Per-op scratch the kernels need: a padded input, and per thread int32
     accumulators (+ an im2col block for convolutions)."""
-    p = node.params
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         padded = _conv_geometry(qgraph, node)["padded_bytes"]
         return threads * _work_bytes(node) + padded

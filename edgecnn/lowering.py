@@ -33,11 +33,6 @@ class Unsupported(Exception):
     """Raised inside a lowering function: this node cannot be run (collected, not fatal)."""
 
 
-# Lowering functions for ops implemented outside this module (the fixed-point
-# special ops); registered by edgecnn.special_lowering at import.
-EXTRA_LOWERINGS: dict = {}
-
-
 def lower(graph: Graph, profile: Profile) -> QGraph:
     return _Lowering(graph, profile).run()
 
@@ -62,7 +57,7 @@ class _Lowering:
         for node in self.graph.nodes:
             if node.index in dropped:
                 continue
-            lowering = LOWERINGS.get(node.op) or EXTRA_LOWERINGS.get(node.op)
+            lowering = LOWERINGS.get(node.op)
             if lowering is None:
                 unsupported.append((node.index, f"{node.op} is not supported"))
                 continue

@@ -14,7 +14,7 @@ from .ir import QGraph, Tensor
 from .lowering import lower
 from .profiles import DEFAULT_PROFILE, get_profile
 
-from . import core_backend  # registers the "core" backend (or its clear unavailability)
+from . import core_backend  # noqa: F401  (registers the "core" backend, or its clear unavailability)
 
 # The compiled core when it is built; a missing extension is an error on use, never a
 # silent fallback (pass backend="reference" explicitly for the numpy specification).

@@ -2,7 +2,6 @@
 
 from types import MappingProxyType
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 

@@ -85,7 +85,7 @@ class _Reader:
         return n
 
     def _int_vector(self, array, what: str) -> tuple[int, ...]:
-        # `*AsNumpy()` returns 0 when the vector is absent.
+        # `*AsNumpy()` returns 0 when the vector is absent. (`what` names it in tracebacks.)
         if isinstance(array, int):
             return ()
         return tuple(int(v) for v in array)
