@@ -1,7 +1,7 @@
 """edgecnn: int8 CNN inference bit-exact with TensorFlow Lite.
 
     import edgecnn
-    model = edgecnn.load("model.tflite")          # profile="tflm" (default) or "litert-ref"
+    model = edgecnn.load("model.tflite")          # profile "tflm" (default), "litert-ref", "xnnpack"
     y = model.run(x)                              # x in the model's input dtype
 
 `edgecnn.Interpreter` is a drop-in for tflite_runtime.interpreter.Interpreter.

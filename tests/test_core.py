@@ -199,11 +199,17 @@ def test_core_requantization_row_equals_the_reference_on_extreme_values():
     shift = rng.integers(-31, 3, n).astype(np.int32)  # right shifts and small left shifts
     small = np.abs(shift) > 0
     acc[small & (shift > 0)] //= 8                  # left shifts on values that fit
-    zero_point = 5
-    got = _core.requantize_row_for_test(acc, multiplier, shift, zero_point)
-    want = np.clip(quant.multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point,
-                   -128, 127).astype(np.int8)
-    assert_bitexact(got, want, "requantize_row_double")
+    for zero_point in (5, -128, 127):
+        want = np.clip(quant.multiply_by_quantized_multiplier(acc, multiplier, shift)
+                       + zero_point, -128, 127).astype(np.int8)
+        # a long row (the AVX2 path where the CPU has it) and 7-wide rows (the scalar path)
+        got = _core.requantize_row_for_test(acc, multiplier, shift, zero_point)
+        assert_bitexact(got, want, f"requantize_row_double, zero point {zero_point}")
+        for start in range(0, 7000, 7):
+            piece = slice(start, start + 7)
+            got = _core.requantize_row_for_test(acc[piece], multiplier[piece], shift[piece],
+                                                zero_point)
+            assert_bitexact(got, want[piece], f"scalar rows from {start}")
 
 
 @settings(max_examples=60, deadline=None)
