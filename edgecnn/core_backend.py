@@ -75,13 +75,15 @@ class CompiledModel:
         return views
 
 
-def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:
+def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:  # noqa: C901
     """Per-op scratch the kernels need: a padded input, and per thread int32
     accumulators (+ an im2col block for convolutions)."""
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         padded = _conv_geometry(qgraph, node)["padded_bytes"]
         return threads * _work_bytes(node) + padded
     if node.op == "FULLY_CONNECTED":
+        if _fc_rows(qgraph, node) <= FC_ROWS_FOR_DOT_PRODUCTS:
+            return 4 * node.params.weights.shape[0]
         return _gemm_work_bytes(_fc_as_conv_weights(node.params.weights).shape)
     if node.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return 4 * qgraph.tensors[node.inputs[0]].shape[3]
@@ -257,13 +259,30 @@ def _threads_for(cm: CompiledModel, out_shape, macs_per_output: int) -> int:
     return max(1, min(cm.threads, macs // MIN_MACS_PER_THREAD, out_shape[0] * out_shape[1]))
 
 
+# Up to this many rows an FC runs as int8 dot products (each weight is read once per
+# inference, so reading int8 beats the GEMM's int16 pairs); more rows use the GEMM.
+FC_ROWS_FOR_DOT_PRODUCTS = 4
+
+
+def _fc_rows(qgraph: QGraph, node: QNode) -> int:
+    return int(np.prod(qgraph.tensors[node.inputs[0]].shape)) // node.params.weights.shape[1]
+
+
 def _compile_fc(cm: CompiledModel, step: int, node: QNode) -> None:
-    """FULLY_CONNECTED as a 1x1 convolution over `rows` pixels (same arithmetic: the
-    reference FC and conv both compute bias + sum w * (x - zp), then requantize)."""
+    """FULLY_CONNECTED: int8 dot products for a few rows, else a 1x1 convolution over the
+    rows on the GEMM (same arithmetic: bias + sum w * (x - zp), then requantize)."""
     p = node.params
     x, y, x_off, y_off = _io(cm, node)
     out_f, in_f = p.weights.shape
     rows = int(np.prod(x.shape)) // in_f
+    if rows <= FC_ROWS_FOR_DOT_PRODUCTS:
+        bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
+        ints = [rows, in_f, out_f, p.output_zero_point, p.activation_min, p.activation_max]
+        arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, out_f,
+                                                                             split_shifts=True)
+        cm.program.add("FC", x_off, -1, y_off, cm.plan.scratch_offsets[step], ints, arrays,
+                       p.requant.rounding)
+        return
     weights = _fc_as_conv_weights(p.weights)
     coutp, kpairs = _padded_gemm_sizes(weights.shape)
     bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
