@@ -39,6 +39,8 @@ cdef enum:
     OP_QUANTIZE_FLOAT = 12
     OP_DEQUANTIZE = 13
     OP_COPY = 14
+    OP_CONV_VNNI = 15
+    OP_DWCONV_VNNI = 16
 
 cdef enum:
     ROUND_DOUBLE = 0
@@ -62,9 +64,65 @@ cdef struct OpDesc:
 OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "FC": OP_FC, "MAXPOOL": OP_MAXPOOL,
        "AVGPOOL": OP_AVGPOOL, "ADD": OP_ADD, "MEAN": OP_MEAN, "SOFTMAX": OP_SOFTMAX,
        "LUT": OP_LUT, "GATHER": OP_GATHER, "SCATTER": OP_SCATTER,
-       "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY}
+       "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY,
+       "CONV_VNNI": OP_CONV_VNNI, "DWCONV_VNNI": OP_DWCONV_VNNI}
 ROUNDINGS = {"double": ROUND_DOUBLE, "single": ROUND_SINGLE, "float": ROUND_FLOAT,
              "float32": ROUND_FLOAT32}
+
+cdef extern from "_core_simd.h":
+    enum:
+        EC_ISA_BASELINE
+        EC_ISA_AVX2
+        EC_ISA_AVX512_VNNI
+        EC_OUT_DOUBLE
+        EC_OUT_FLOAT32
+        EC_OUT_INT32
+    ctypedef struct ec_requant:
+        int mode
+        const int32_t* multiplier
+        const int32_t* left
+        const int32_t* right
+        const float* scale
+        int32_t zero_point, lo, hi
+    int ec_isa() noexcept nogil
+    int ec_isa_supported() noexcept nogil
+    int ec_set_isa(int level) noexcept nogil
+    void ec_copy_flip_vnni(uint8_t* dst, const int8_t* src, Py_ssize_t n) noexcept nogil
+    ctypedef struct ec_add_params:
+        int32_t zp1, zp2, out_zp, left_shift
+        int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro
+        int32_t act_min, act_max
+    void ec_add_rows_vnni(const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n,
+                          const ec_add_params* q) noexcept nogil
+    void ec_depthwise_row_vnni(const int8_t* x, Py_ssize_t ow, Py_ssize_t pixel_step,
+                               const Py_ssize_t* tap_offset, Py_ssize_t ntaps,
+                               const int16_t* wpairs, const int32_t* bias, Py_ssize_t cout,
+                               Py_ssize_t coutp, const ec_requant* rq, int8_t* out) noexcept nogil
+    void ec_gemm_vnni(const uint8_t* x, Py_ssize_t x_stride, Py_ssize_t pixels, const int8_t* w,
+                      Py_ssize_t kq_count, const int32_t* bias, Py_ssize_t cout,
+                      const ec_requant* rq, void* out, Py_ssize_t out_stride) noexcept nogil
+
+ISAS = {"baseline": EC_ISA_BASELINE, "avx2": EC_ISA_AVX2, "avx512-vnni": EC_ISA_AVX512_VNNI}
+
+
+def isa():
+    """The instruction set the kernels use now: "baseline", "avx2" or "avx512-vnni"."""
+    return {level: name for name, level in ISAS.items()}[ec_isa()]
+
+
+def supported_isa():
+    """The best instruction set this CPU runs."""
+    return {level: name for name, level in ISAS.items()}[ec_isa_supported()]
+
+
+def set_isa(str name):
+    """Use at most this instruction set from now on (models compiled before keep the
+    kernels they were compiled for). Raises ValueError above what the CPU supports."""
+    if name not in ISAS:
+        raise ValueError(f"unknown instruction set {name!r}; choose one of {', '.join(ISAS)}")
+    if ec_set_isa(ISAS[name]) != 0:
+        raise ValueError(f"this CPU does not support {name} (best: {supported_isa()})")
+
 
 # ---------------------------------------------------------------------------
 # Arithmetic: twins of reference/quant.py and reference/fixedpoint.py
@@ -195,14 +253,6 @@ cdef extern from *:
                                              right + c, zero_point, lo, hi);
     }
 
-    static int edgecnn_cpu_has_avx2(void) {
-        static int known = -1;   /* benign race: every thread computes the same value */
-        if (known < 0) {
-            __builtin_cpu_init();
-            known = __builtin_cpu_supports("avx2") ? 1 : 0;
-        }
-        return known;
-    }
     #endif
 
     static inline void edgecnn_requantize_row_double(const int32_t *restrict acc,
@@ -210,7 +260,7 @@ cdef extern from *:
             const int32_t *restrict left, const int32_t *restrict right,
             int32_t zero_point, int32_t lo, int32_t hi) {
     #if defined(__GNUC__) && defined(__x86_64__)
-        if (n >= 8 && edgecnn_cpu_has_avx2()) {
+        if (n >= 8 && ec_isa() >= EC_ISA_AVX2) {
             edgecnn_requantize_row_double_avx2(acc, out, n, multiplier, left, right,
                                                zero_point, lo, hi);
             return;
@@ -360,7 +410,7 @@ cdef extern from *:
                                       const int8_t *restrict w, const int32_t *restrict bias,
                                       ptrdiff_t out_f, ptrdiff_t in_f) {
     #if defined(__GNUC__) && defined(__x86_64__)
-        if (in_f >= 16 && edgecnn_cpu_has_avx2()) {
+        if (in_f >= 16 && ec_isa() >= EC_ISA_AVX2) {
             edgecnn_fc_row_avx2(acc, x, w, bias, out_f, in_f);
             return;
         }
@@ -617,6 +667,94 @@ cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
         conv2d_rows(op, x, y, work, 0, 1)
 
 
+DEF VNNI_PIXELS = 8   # _core_simd.h ec_gemm_vnni: pixels per GEMM call
+
+
+cdef inline void make_requant(const OpDesc* op, ec_requant* rq) noexcept nogil:
+    # The output stage of a VNNI op: fixed point and float32 run in the GEMM's registers,
+    # any other rounding gets int32 accumulators and requantize_row.
+    rq.multiplier = <const int32_t*>op.p[2]
+    rq.left = <const int32_t*>op.p[5]
+    rq.right = <const int32_t*>op.p[6]
+    rq.scale = <const float*>op.p[4]
+    rq.zero_point = <int32_t>op.i[17]
+    rq.lo = <int32_t>op.i[18]
+    rq.hi = <int32_t>op.i[19]
+    if op.rounding == ROUND_DOUBLE and op.p[5] != NULL:
+        rq.mode = EC_OUT_DOUBLE
+    elif op.rounding == ROUND_FLOAT32:
+        rq.mode = EC_OUT_FLOAT32
+    else:
+        rq.mode = EC_OUT_INT32
+
+
+cdef void conv2d_vnni_blocks(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* work,
+                             Py_ssize_t first_block, Py_ssize_t block_step) noexcept nogil:
+    # The same convolution as conv2d_rows on the VNNI GEMM: blocks of 8 output pixels
+    # (counted over batch x height x width), each pixel's input window copied flipped to
+    # uint8 (im2col, or the pixel itself for a 1x1 stride-1 convolution) into one row of
+    # `rows`, then all output channels of the block in one call.
+    cdef Py_ssize_t hp = op.i[15], wp = op.i[16], cin = op.i[3]
+    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
+    cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
+    cdef Py_ssize_t row_bytes = op.i[24], kq_count = op.i[25], coutp = op.i[26]
+    cdef uint8_t* rows = work                                           # [8][row_bytes]
+    cdef int32_t* acc = <int32_t*>(work + VNNI_PIXELS * row_bytes)      # [8][coutp], int32 mode
+    cdef Py_ssize_t total = op.i[0] * oh * ow, start, pixels, p, pixel, b, oy, ox, ky, kx
+    cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
+    cdef uint8_t* row
+    cdef const int8_t* src
+    cdef ec_requant rq
+    make_requant(op, &rq)
+    start = first_block * VNNI_PIXELS
+    while start < total:
+        pixels = total - start if total - start < VNNI_PIXELS else VNNI_PIXELS
+        for p in range(pixels):
+            pixel = start + p
+            row = rows + p * row_bytes
+            if pointwise:
+                ec_copy_flip_vnni(row, x + pixel * cin, cin)
+                continue
+            b = pixel // (oh * ow)
+            oy = (pixel // ow) % oh
+            ox = pixel % ow
+            for ky in range(kh):
+                src = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw) * cin
+                if dw == 1:   # the kw taps of a kernel row are contiguous
+                    ec_copy_flip_vnni(row + ky * kw * cin, src, kw * cin)
+                else:
+                    for kx in range(kw):
+                        ec_copy_flip_vnni(row + (ky * kw + kx) * cin, src + kx * dw * cin, cin)
+        if rq.mode != EC_OUT_INT32:
+            ec_gemm_vnni(rows, row_bytes, pixels, <const int8_t*>op.p[0], kq_count,
+                         <const int32_t*>op.p[1], cout, &rq, y + start * cout, cout)
+        else:
+            ec_gemm_vnni(rows, row_bytes, pixels, <const int8_t*>op.p[0], kq_count,
+                         <const int32_t*>op.p[1], cout, &rq, acc, coutp)
+            for p in range(pixels):
+                requantize_row(op, acc + p * coutp, y + (start + p) * cout, cout, rq.zero_point,
+                               rq.lo, rq.hi)
+        start += block_step * VNNI_PIXELS
+
+
+cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # conv2d with the AVX-512 VNNI GEMM (compiled only when the CPU has it); thread t
+    # takes pixel blocks t, t + threads, ...
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef uint8_t* work = arena + op.i[21]
+    cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
+    if op.scratch >= 0:
+        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
+                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
+        x = <const int8_t*>(arena + op.scratch)
+    if threads > 1:
+        for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+            conv2d_vnni_blocks(op, x, y, work + t * work_stride, t, threads)
+    else:
+        conv2d_vnni_blocks(op, x, y, work, 0, 1)
+
+
 cdef void depthwise_rows(const OpDesc* op, const int8_t* x, int8_t* y, int32_t* acc,
                          Py_ssize_t first_row, Py_ssize_t row_step) noexcept nogil:
     cdef Py_ssize_t cin = op.i[3]
@@ -683,6 +821,40 @@ cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
             depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
     else:
         depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22]), 0, 1)
+
+
+cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
+                              Py_ssize_t first_row, Py_ssize_t row_step) noexcept nogil:
+    # depthwise_rows for depth multiplier 1 with AVX-512: one call per output row; the
+    # taps' offsets from a pixel's window corner are precomputed (p[0]).
+    cdef Py_ssize_t cin = op.i[3], oh = op.i[4], ow = op.i[5], cout = op.i[6]
+    cdef Py_ssize_t ntaps = op.i[7] * op.i[8], sh = op.i[9], sw = op.i[10]
+    cdef Py_ssize_t hp = op.i[15], wp = op.i[16], coutp = op.i[25]
+    cdef Py_ssize_t rows = op.i[0] * oh, row = first_row, b, oy
+    cdef ec_requant rq
+    make_requant(op, &rq)
+    while row < rows:
+        b = row // oh
+        oy = row % oh
+        ec_depthwise_row_vnni(x + (b * hp + oy * sh) * wp * cin, ow, sw * cin,
+                              <const Py_ssize_t*>op.p[0], ntaps, <const int16_t*>op.p[7],
+                              <const int32_t*>op.p[1], cout, coutp, &rq, y + row * ow * cout)
+        row += row_step
+
+
+cdef void depthwise_conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef Py_ssize_t threads = op.i[24], t
+    if op.scratch >= 0:
+        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
+                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
+        x = <const int8_t*>(arena + op.scratch)
+    if threads > 1:
+        for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+            depthwise_vnni_rows(op, x, y, t, threads)
+    else:
+        depthwise_vnni_rows(op, x, y, 0, 1)
 
 
 cdef void pool2d(const OpDesc* op, uint8_t* arena, bint is_max) noexcept nogil:
@@ -753,6 +925,16 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         b = <const int8_t*>op.p[2]          # a constant second operand
     else:
         b = <const int8_t*>(arena + op.in1)
+    cdef ec_add_params q
+    if op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL and \
+            ec_isa() >= EC_ISA_AVX512_VNNI:
+        q.zp1, q.zp2, q.out_zp, q.left_shift = zp1, zp2, out_zp, left_shift
+        q.m1, q.l1, q.r1 = m1, (s1 if s1 > 0 else 0), (-s1 if s1 < 0 else 0)
+        q.m2, q.l2, q.r2 = m2, (s2 if s2 > 0 else 0), (-s2 if s2 < 0 else 0)
+        q.mo, q.lo_shift, q.ro = mo, (so if so > 0 else 0), (-so if so < 0 else 0)
+        q.act_min, q.act_max = act_min, act_max
+        ec_add_rows_vnni(a, b, y, size, &q)
+        return
     if (op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL
             and s1 <= 0 and s2 <= 0 and so <= 0):
         # the common case: same shapes, right shifts only -> the branch-free row loop
@@ -936,6 +1118,10 @@ cdef void run_op(const OpDesc* op, uint8_t* arena) noexcept nogil:
         quantize_float(op, arena)
     elif op.kind == OP_DEQUANTIZE:
         dequantize(op, arena)
+    elif op.kind == OP_CONV_VNNI:
+        conv2d_vnni(op, arena)
+    elif op.kind == OP_DWCONV_VNNI:
+        depthwise_conv2d_vnni(op, arena)
     elif op.kind == OP_COPY:
         memcpy(arena + op.out, arena + op.in0, op.i[0])
 

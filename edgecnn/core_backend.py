@@ -44,7 +44,10 @@ class CompiledModel:
                 "compiler, or use backend='reference'", "core backend")
         self.qgraph = qgraph
         self.threads = max(1, int(threads))
-        self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads)
+        # The instruction set is fixed per compiled model: the weight layouts depend on it.
+        self.vnni = _core.isa() == "avx512-vnni"
+        self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads,
+                                                                   self.vnni)
                                                for step, node in enumerate(qgraph.nodes)})
         self.program = _core.Program(max(self.plan.arena_size, 1))
         for step, node in enumerate(qgraph.nodes):
@@ -75,12 +78,15 @@ class CompiledModel:
         return views
 
 
-def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:  # noqa: C901
+def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
+                  vnni: bool = False) -> int:
     """Per-op scratch the kernels need: a padded input, and per thread int32
     accumulators (+ an im2col block for convolutions)."""
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         padded = _conv_geometry(qgraph, node)["padded_bytes"]
-        return threads * _work_bytes(node) + padded
+        return threads * _work_bytes(node, vnni) + padded
+    if node.op == "FULLY_CONNECTED" and vnni:
+        return _vnni_work_bytes(_fc_as_conv_weights(node.params.weights).shape)
     if node.op == "FULLY_CONNECTED":
         if _fc_rows(qgraph, node) <= FC_ROWS_FOR_DOT_PRODUCTS:
             return 4 * node.params.weights.shape[0]
@@ -95,13 +101,106 @@ def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1) -> int:  # noqa
 PIXEL_BLOCK = 4  # _core.pyx: output pixels computed together by the conv GEMM
 
 
-def _work_bytes(node: QNode) -> int:
+def _work_bytes(node: QNode, vnni: bool = False) -> int:
     """One thread's working memory (4-byte aligned). Conv: int32 accumulators and the
-    packed input pairs of one block of output pixels, plus one im2col window;
-    depthwise: one pixel's accumulators."""
+    packed input pairs of one block of output pixels, plus one im2col window (VNNI: the
+    block's flipped input rows and int32 accumulators); depthwise: one pixel's
+    accumulators."""
     if node.op == "DEPTHWISE_CONV_2D":
         return 4 * _round_up(node.params.weights.shape[2], 8)
+    if vnni:
+        return _vnni_work_bytes(node.params.weights.shape)
     return _gemm_work_bytes(node.params.weights.shape)
+
+
+VNNI_PIXELS = 8   # _core.pyx: output pixels per call of the VNNI GEMM
+
+
+def _vnni_sizes(weights_shape) -> tuple[int, int]:
+    """(output channels rounded up to 16, depth rounded up to 4) of the VNNI GEMM."""
+    cout, kh, kw, cin = weights_shape
+    return _round_up(cout, 16), _round_up(kh * kw * cin, 4)
+
+
+def _vnni_work_bytes(weights_shape) -> int:
+    coutp, row_bytes = _vnni_sizes(weights_shape)
+    return VNNI_PIXELS * (row_bytes + 4 * coutp)
+
+
+def _vnni_weights(weights: np.ndarray) -> np.ndarray:
+    """Conv weights [cout, kh, kw, cin] as the VNNI GEMM reads them: [cout/16][depth/4][16][4]
+    (16 output channels x 4 consecutive depths per 64-byte vector, zeros in the padding)."""
+    cout = weights.shape[0]
+    coutp, depth4 = _vnni_sizes(weights.shape)
+    padded = np.zeros((coutp, depth4), np.int8)
+    padded[:cout, :weights[0].size] = weights.reshape(cout, -1)
+    return np.ascontiguousarray(padded.reshape(coutp // 16, 16, depth4 // 4, 4)
+                                .transpose(0, 2, 1, 3))
+
+
+def _pad_channels(arrays: list, channels: int) -> list:
+    """Per-channel arrays zero-padded to `channels` (vector kernels read whole vectors)."""
+    padded = []
+    for a in arrays:
+        if a is not None:
+            a = np.concatenate([a, np.zeros(channels - a.shape[0], a.dtype)])
+        padded.append(a)
+    return padded
+
+
+def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.ndarray,
+                       geometry: list[int], out_shape, padded: bool) -> None:
+    """CONV_2D (or FC as a 1x1 convolution) on the VNNI GEMM. Its inputs arrive as
+    x + 128, so the bias absorbs -(zp + 128) * sum(w) instead of -zp * sum(w)."""
+    p = node.params
+    coutp, row_bytes = _vnni_sizes(weights.shape)
+    cout = weights.shape[0]
+    folded = _folded_bias(p.bias, weights, p.input_zero_point + 128)
+    scratch = cm.plan.scratch_offsets[step]
+    work = _vnni_work_bytes(weights.shape)
+    pad_at = scratch + cm.threads * work if padded else -1
+    ints = geometry + [scratch, work, _threads_for(cm, out_shape, weights[0].size), row_bytes,
+                       row_bytes // 4, coutp]
+    requant = _pad_channels(_requant_arrays(p.requant, cout, split_shifts=True), coutp)
+    if len(requant) == 3:
+        requant += [None, None]
+    arrays = [_vnni_weights(weights), *_pad_channels([folded], coutp)] + requant
+    cm.program.add("CONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
+                   pad_at, ints, arrays, p.requant.rounding)
+
+
+def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry: list[int],
+                            scratch: int, padded: bool) -> None:
+    """DEPTHWISE_CONV_2D with depth multiplier 1 on AVX-512: 16 channels per vector, tap
+    pairs as int16 (VPDPWSSD), the taps' offsets within a window computed here once."""
+    p = node.params
+    kh, kw, cout = p.weights.shape
+    cin, wp = geometry[3], geometry[16]
+    coutp = _round_up(cout, 16)
+    tap_offsets = np.array([(ky * p.dilation[0] * wp + kx * p.dilation[1]) * cin
+                            for ky in range(kh) for kx in range(kw)], np.intp)
+    bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
+    work = _work_bytes(node)
+    pad_at = scratch + cm.threads * work if padded else -1
+    ints = geometry + [1, scratch, work, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
+                                                       kh * kw), coutp]
+    requant = _pad_channels(_requant_arrays(p.requant, cout, split_shifts=True), coutp)
+    if len(requant) == 3:
+        requant += [None, None]
+    arrays = [tap_offsets, *_pad_channels([bias], coutp), *requant,
+              _depthwise_tap_pairs(p.weights, channel_multiple=16)]
+    cm.program.add("DWCONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
+                   pad_at, ints, arrays, p.requant.rounding)
+
+
+def _conv_ints(p, in_shape, out_shape, kernel, geometry) -> list[int]:
+    """The integers every convolution kernel reads first (i[0..20] in _core.pyx)."""
+    n, h, w, cin = in_shape
+    _, oh, ow, cout = out_shape
+    return [n, h, w, cin, oh, ow, cout, kernel[0], kernel[1], p.stride[0], p.stride[1],
+            p.dilation[0], p.dilation[1], p.padding[0], p.padding[1], geometry["hp"],
+            geometry["wp"], p.output_zero_point, p.activation_min, p.activation_max,
+            p.input_zero_point]
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -114,14 +213,14 @@ READ_SLACK = 16
 MAX_DEPTHWISE_PAIR_TAPS = 64   # _core.pyx depthwise_rows keeps the tap pointers on the stack
 
 
-def _depthwise_tap_pairs(weights: np.ndarray) -> np.ndarray | None:
+def _depthwise_tap_pairs(weights: np.ndarray, channel_multiple: int = 8) -> np.ndarray | None:
     """Depthwise weights [kh, kw, cout] as int16 tap pairs [taps/2][coutp][2] (coutp =
-    cout rounded up to 8, zeros in the padding and for an odd last tap)."""
+    cout rounded up to channel_multiple, zeros in the padding and for an odd last tap)."""
     kh, kw, cout = weights.shape
     taps = kh * kw
-    if taps > MAX_DEPTHWISE_PAIR_TAPS:
+    if taps > MAX_DEPTHWISE_PAIR_TAPS and channel_multiple == 8:
         return None
-    coutp = _round_up(cout, 8)
+    coutp = _round_up(cout, channel_multiple)
     by_tap = np.zeros((_round_up(taps, 2), coutp), np.int16)
     by_tap[:taps, :cout] = weights.reshape(taps, cout)
     return np.ascontiguousarray(by_tap.reshape(-1, 2, coutp).transpose(0, 2, 1))
@@ -217,6 +316,14 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
     _, oh, ow, cout = y.shape
     g = _conv_geometry(cm.qgraph, node)
     scratch = cm.plan.scratch_offsets.get(step, -1)
+    if node.op == "CONV_2D" and cm.vnni:
+        return _compile_conv_vnni(cm, step, node, p.weights,
+                                  _conv_ints(p, x.shape, y.shape, p.weights.shape[1:3], g),
+                                  y.shape, g["padded_bytes"] > 0)
+    if node.op == "DEPTHWISE_CONV_2D" and cm.vnni and p.depth_multiplier == 1 and \
+            p.requant.rounding in ("double", "float32"):
+        return _compile_depthwise_vnni(cm, step, node, _conv_ints(
+            p, x.shape, y.shape, p.weights.shape[0:2], g), scratch, g["padded_bytes"] > 0)
     if node.op == "CONV_2D":
         _, kh, kw, _ = p.weights.shape
         bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
@@ -237,9 +344,7 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
                        _round_up(cout, 8)], "DWCONV"
         pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
         weights = np.ascontiguousarray(p.weights)
-    ints = [n, h, w, cin, oh, ow, cout, kh, kw, p.stride[0], p.stride[1], p.dilation[0],
-            p.dilation[1], p.padding[0], p.padding[1], g["hp"], g["wp"], p.output_zero_point,
-            p.activation_min, p.activation_max, p.input_zero_point] + extra
+    ints = _conv_ints(p, x.shape, y.shape, (kh, kw), g) + extra
     arrays = [weights, bias] + _requant_arrays(p.requant, cout, split_shifts=True)
     if node.op == "DEPTHWISE_CONV_2D":
         if len(arrays) == 5:
@@ -275,6 +380,11 @@ def _compile_fc(cm: CompiledModel, step: int, node: QNode) -> None:
     x, y, x_off, y_off = _io(cm, node)
     out_f, in_f = p.weights.shape
     rows = int(np.prod(x.shape)) // in_f
+    if cm.vnni:
+        geometry = [1, 1, rows, in_f, 1, rows, out_f, 1, 1, 1, 1, 1, 1, 0, 0, 1, rows,
+                    p.output_zero_point, p.activation_min, p.activation_max, p.input_zero_point]
+        return _compile_conv_vnni(cm, step, node, _fc_as_conv_weights(p.weights), geometry,
+                                  (1, 1, rows, out_f), padded=False)
     if rows <= FC_ROWS_FOR_DOT_PRODUCTS:
         bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
         ints = [rows, in_f, out_f, p.output_zero_point, p.activation_min, p.activation_max]

@@ -1,0 +1,383 @@
+/* SIMD kernels of the Cython core (edgecnn/_core.pyx), chosen at run time.
+
+   The extension is compiled for baseline x86-64 (or whatever the target's
+   default is), so every function here that uses a newer instruction set
+   carries a target attribute and is only called after ec_isa() said the CPU
+   has it. ec_set_isa() lowers the level for tests and for users who want
+   the portable paths (EDGECNN_ISA=baseline).
+
+   The int8 GEMM with AVX-512 VNNI: VPDPBUSD multiplies 4 unsigned bytes by
+   4 signed bytes and adds the 4 products to an int32 lane. Activations are
+   int8, so the core feeds u = x + 128 (x ^ 0x80) and folds the difference
+   into the bias at compile time:
+       sum_k x[k] w[k] = sum_k u[k] w[k] - 128 * sum_k w[k].
+   Products and sums are exact (|u * w| < 2^15, four of them < 2^17) and the
+   int32 accumulation wraps like the rest of the core, so the accumulator is
+   the same integer the reference computes; requantization then follows
+   reference/quant.py exactly (see ec_requant_double_512). */
+#ifndef EDGECNN_CORE_SIMD_H
+#define EDGECNN_CORE_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX512_VNNI = 2 };
+
+/* What the accumulators become: int8 by double-rounding fixed point (TFLite's
+   MultiplyByQuantizedMultiplier), int8 by float32 scaling with ties to even
+   (XNNPACK), or raw int32 for the scalar requantization of other roundings. */
+enum { EC_OUT_DOUBLE = 0, EC_OUT_FLOAT32 = 1, EC_OUT_INT32 = 2 };
+
+typedef struct {
+    int mode;
+    const int32_t *multiplier, *left, *right;   /* EC_OUT_DOUBLE, per channel */
+    const float *scale;                          /* EC_OUT_FLOAT32, per channel */
+    int32_t zero_point, lo, hi;                  /* output zero point, activation clamp */
+} ec_requant;
+
+/* ADD's fixed-point parameters (reference/elementwise.py add); each multiplier's shift
+   split into left = max(shift, 0) and right = max(-shift, 0). */
+typedef struct {
+    int32_t zp1, zp2, out_zp, left_shift;
+    int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro;
+    int32_t act_min, act_max;
+} ec_add_params;
+
+static int ec_isa_supported_level = -1;
+static int ec_isa_level = -1;
+
+static int ec_isa_supported(void) {
+    if (ec_isa_supported_level < 0) {
+        int level = EC_ISA_BASELINE;
+#if defined(__GNUC__) && defined(__x86_64__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2"))
+            level = EC_ISA_AVX2;
+        if (level == EC_ISA_AVX2 && __builtin_cpu_supports("avx512f")
+                && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                && __builtin_cpu_supports("avx512vnni"))
+            level = EC_ISA_AVX512_VNNI;
+#endif
+        ec_isa_supported_level = level;   /* benign race: every thread finds the same */
+    }
+    return ec_isa_supported_level;
+}
+
+static inline int ec_isa(void) {
+    if (ec_isa_level < 0)
+        ec_isa_level = ec_isa_supported();
+    return ec_isa_level;
+}
+
+/* 0, or -1 when the CPU lacks the level (running it would be an illegal instruction). */
+static int ec_set_isa(int level) {
+    if (level < EC_ISA_BASELINE || level > ec_isa_supported())
+        return -1;
+    ec_isa_level = level;
+    return 0;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define EC_HAVE_VNNI_KERNELS 1
+#define EC_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define EC_VNNI_INLINE static inline __attribute__((always_inline)) EC_VNNI_TARGET
+
+/* dst[i] = src[i] + 128 as uint8 (the flip to VPDPBUSD's unsigned operand). */
+EC_VNNI_TARGET static void ec_copy_flip_vnni(uint8_t *restrict dst, const int8_t *restrict src,
+                                             ptrdiff_t n) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    ptrdiff_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), flip));
+    if (i < n) {
+        const __mmask64 m = ((uint64_t)1 << (n - i)) - 1;   /* n - i < 64 */
+        _mm512_mask_storeu_epi8(dst + i, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + i),
+                                                             flip));
+    }
+}
+
+/* Sixteen lanes of reference.quant.multiply_by_quantized_multiplier (double rounding)
+   with shifts split into left = max(shift, 0) and right = max(-shift, 0).
+   SRDHM(a, m) = (a * m + 2^30) >> 31 for a positive multiplier (floor division; the
+   saturating case needs m = INT32_MIN), computed on the even and odd lanes as 64-bit
+   products; RoundingDivideByPOT in gemmlowp's form
+   (v >> r) + ((v & mask) > (mask >> 1) + (v < 0)). */
+EC_VNNI_INLINE __m512i ec_mbqm_512(__m512i acc, __m512i multiplier, __m512i left,
+                                   __m512i right) {
+    const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i x = _mm512_sllv_epi32(acc, left);
+    const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, multiplier),
+                                                            nudge), 31);
+    const __m512i odd = _mm512_slli_epi64(_mm512_add_epi64(
+        _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(multiplier, 32)), nudge), 1);
+    const __m512i v = _mm512_mask_blend_epi32(0xAAAA, even, odd);  /* odd: the high halves */
+    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    const __m512i threshold = _mm512_add_epi32(_mm512_srli_epi32(mask, 1),
+                                               _mm512_srli_epi32(v, 31));
+    const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(v, mask), threshold);
+    const __m512i q = _mm512_srav_epi32(v, right);
+    return _mm512_mask_add_epi32(q, up, q, one);
+}
+
+/* ... + zero point, clamped to [lo, hi] (given here minus the zero point: clamping before
+   the zero point is added keeps the sum from overflowing). */
+EC_VNNI_INLINE __m512i ec_requant_double_512(__m512i acc, __m512i multiplier, __m512i left,
+                                             __m512i right, __m512i lo, __m512i hi,
+                                             __m512i zero_point) {
+    const __m512i q = ec_mbqm_512(acc, multiplier, left, right);
+    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), zero_point);
+}
+
+/* reference.quant.requantize_float32: rint(float(acc) * scale) with ties to even (the
+   MXCSR default), + zero point, clamped. Clamping the float to the integer bounds first
+   gives the same result (rint is monotonic, the bounds are integers) and keeps the
+   conversion in range. */
+EC_VNNI_INLINE __m512i ec_requant_float32_512(__m512i acc, __m512 scale, __m512 lo, __m512 hi,
+                                              __m512i zero_point) {
+    const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(scaled, lo), hi)),
+                            zero_point);
+}
+
+static inline __mmask16 ec_lanes_below(ptrdiff_t count) {
+    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+}
+
+static inline int32_t ec_load_u32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One tile of the GEMM: `mr` pixels (rows of x, each kq_count * 4 flipped bytes) times
+   `nb` groups of 16 output channels starting at oc0, with the weights of group g at
+   w + g * group_stride laid out [kq][16][4]. Rows past `pixels` repeat row 0 (computed,
+   not stored). mr and nb are constants after inlining, so acc[][] lives in registers. */
+EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const uint8_t *restrict x,
+                                 ptrdiff_t x_stride, ptrdiff_t pixels,
+                                 const int8_t *restrict w, ptrdiff_t kq_count,
+                                 const int32_t *restrict bias, ptrdiff_t oc0, ptrdiff_t cout,
+                                 const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+    __m512i acc[8][4];
+    const uint8_t *row[8];
+    const ptrdiff_t group_stride = kq_count * 64;
+#pragma GCC unroll 8
+    for (int p = 0; p < mr; ++p)
+        row[p] = x + (p < pixels ? p : 0) * x_stride;
+#pragma GCC unroll 4
+    for (int g = 0; g < nb; ++g) {
+        const __m512i b = _mm512_loadu_si512(bias + oc0 + 16 * g);
+#pragma GCC unroll 8
+        for (int p = 0; p < mr; ++p)
+            acc[p][g] = b;
+    }
+    for (ptrdiff_t kq = 0; kq < kq_count; ++kq) {
+        __m512i wv[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < nb; ++g)
+            wv[g] = _mm512_loadu_si512(w + g * group_stride + kq * 64);
+#pragma GCC unroll 8
+        for (int p = 0; p < mr; ++p) {
+            const __m512i xv = _mm512_set1_epi32(ec_load_u32(row[p] + 4 * kq));
+#pragma GCC unroll 4
+            for (int g = 0; g < nb; ++g)
+                acc[p][g] = _mm512_dpbusd_epi32(acc[p][g], xv, wv[g]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < nb; ++g) {
+        const ptrdiff_t oc = oc0 + 16 * g;
+        const __mmask16 lanes = ec_lanes_below(cout - oc);
+        if (rq->mode == EC_OUT_INT32) {
+#pragma GCC unroll 8
+            for (int p = 0; p < mr; ++p)
+                if (p < pixels)
+                    _mm512_mask_storeu_epi32((int32_t *)out + p * out_stride + oc, lanes,
+                                             acc[p][g]);
+            continue;
+        }
+        const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
+        if (rq->mode == EC_OUT_FLOAT32) {
+            const __m512 scale = _mm512_loadu_ps(rq->scale + oc);
+            const __m512 lo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
+            const __m512 hi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
+#pragma GCC unroll 8
+            for (int p = 0; p < mr; ++p)
+                if (p < pixels)
+                    _mm_mask_storeu_epi8((int8_t *)out + p * out_stride + oc, lanes,
+                                         _mm512_cvtepi32_epi8(ec_requant_float32_512(
+                                             acc[p][g], scale, lo, hi, zero_point)));
+            continue;
+        }
+        const __m512i multiplier = _mm512_loadu_si512(rq->multiplier + oc);
+        const __m512i left = _mm512_loadu_si512(rq->left + oc);
+        const __m512i right = _mm512_loadu_si512(rq->right + oc);
+        const __m512i lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
+        const __m512i hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
+#pragma GCC unroll 8
+        for (int p = 0; p < mr; ++p)
+            if (p < pixels)
+                _mm_mask_storeu_epi8((int8_t *)out + p * out_stride + oc, lanes,
+                                     _mm512_cvtepi32_epi8(ec_requant_double_512(
+                                         acc[p][g], multiplier, left, right, lo, hi,
+                                         zero_point)));
+    }
+}
+
+#define EC_VNNI_TILE(MR, NB)                                                                  \
+    EC_VNNI_TARGET static void ec_vnni_tile_##MR##x##NB(                                      \
+            const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels, const int8_t *w,          \
+            ptrdiff_t kq_count, const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,           \
+            const ec_requant *rq, void *out, ptrdiff_t out_stride) {                          \
+        ec_vnni_tile(MR, NB, x, x_stride, pixels, w, kq_count, bias, oc0, cout, rq, out,      \
+                     out_stride);                                                             \
+    }
+EC_VNNI_TILE(8, 2)
+EC_VNNI_TILE(8, 1)
+EC_VNNI_TILE(4, 2)
+EC_VNNI_TILE(4, 1)
+EC_VNNI_TILE(1, 4)
+EC_VNNI_TILE(1, 1)
+
+/* out[p][oc] for p < pixels (<= 8), every output channel: x holds the pixels' flipped
+   input rows (x_stride bytes apart), w the weights as [cout / 16][kq_count][16][4] (cout
+   rounded up to 16 with zero weights), bias and the requantization arrays cout rounded up
+   to 16 long. out_stride counts elements of the output (int8, or int32 for EC_OUT_INT32). */
+EC_VNNI_TARGET static void ec_gemm_vnni(const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels,
+                                        const int8_t *w, ptrdiff_t kq_count,
+                                        const int32_t *bias, ptrdiff_t cout,
+                                        const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+    const ptrdiff_t groups = (cout + 15) / 16, group_stride = kq_count * 64;
+    ptrdiff_t g = 0;
+    if (pixels == 1) {          /* a fully connected row: four groups keep four chains busy */
+        for (; g + 4 <= groups; g += 4)
+            ec_vnni_tile_1x4(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
+                             cout, rq, out, out_stride);
+        for (; g < groups; ++g)
+            ec_vnni_tile_1x1(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
+                             cout, rq, out, out_stride);
+    } else if (pixels <= 4) {
+        for (; g + 2 <= groups; g += 2)
+            ec_vnni_tile_4x2(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
+                             cout, rq, out, out_stride);
+        if (g < groups)
+            ec_vnni_tile_4x1(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
+                             cout, rq, out, out_stride);
+    } else {
+        for (; g + 2 <= groups; g += 2)
+            ec_vnni_tile_8x2(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
+                             cout, rq, out, out_stride);
+        if (g < groups)
+            ec_vnni_tile_8x1(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
+                             cout, rq, out, out_stride);
+    }
+}
+/* ADD of two same-shape int8 tensors (add_common.cc, double rounding), 16 at a time:
+   out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) << left_shift, m2),
+   mo) + out_zp). */
+
+EC_VNNI_TARGET static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out,
+                                            ptrdiff_t n, const ec_add_params *q) {
+    const __m512i zp1 = _mm512_set1_epi32(q->zp1), zp2 = _mm512_set1_epi32(q->zp2);
+    const __m512i shift = _mm512_set1_epi32(q->left_shift);
+    const __m512i m1 = _mm512_set1_epi32(q->m1), l1 = _mm512_set1_epi32(q->l1),
+                  r1 = _mm512_set1_epi32(q->r1);
+    const __m512i m2 = _mm512_set1_epi32(q->m2), l2 = _mm512_set1_epi32(q->l2),
+                  r2 = _mm512_set1_epi32(q->r2);
+    const __m512i mo = _mm512_set1_epi32(q->mo), lo_shift = _mm512_set1_epi32(q->lo_shift),
+                  ro = _mm512_set1_epi32(q->ro);
+    const __m512i lo = _mm512_set1_epi32(q->act_min - q->out_zp),
+                  hi = _mm512_set1_epi32(q->act_max - q->out_zp);
+    const __m512i out_zp = _mm512_set1_epi32(q->out_zp);
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        const __mmask16 lanes = ec_lanes_below(n - i);
+        const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, a + i));
+        const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, b + i));
+        const __m512i sa = ec_mbqm_512(_mm512_sllv_epi32(_mm512_sub_epi32(va, zp1), shift),
+                                       m1, l1, r1);
+        const __m512i sb = ec_mbqm_512(_mm512_sllv_epi32(_mm512_sub_epi32(vb, zp2), shift),
+                                       m2, l2, r2);
+        const __m512i sum = _mm512_add_epi32(sa, sb);
+        _mm_mask_storeu_epi8(out + i, lanes, _mm512_cvtepi32_epi8(
+            ec_requant_double_512(sum, mo, lo_shift, ro, lo, hi, out_zp)));
+    }
+}
+
+/* One row of depthwise output pixels, depth multiplier 1: for each pixel ox (its input
+   window starting at x + ox * pixel_step), acc[c] = bias[c] + sum over taps t of
+   x[tap_offset[t] + c] * w_t[c], requantized. Taps go in pairs, as int16 pairs in each
+   int32 lane (wpairs [ntaps/2][coutp][2], an odd last tap paired with zero weights), so one
+   VPDPWSSD adds two taps for 16 channels. Channel groups past cout read up to 15 bytes
+   beyond the pixel (the arena has slack; their weights are zero, their lanes not stored). */
+EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        const int16_t *wpairs, const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp,
+        const ec_requant *rq, int8_t *out) {
+    const ptrdiff_t npairs = (ntaps + 1) / 2;
+    const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
+    for (ptrdiff_t c = 0; c < cout; c += 16) {
+        const __mmask16 lanes = ec_lanes_below(cout - c);
+        const __m512i b = _mm512_loadu_si512(bias + c);
+        __m512i multiplier = b, left = b, right = b, lo = b, hi = b;
+        __m512 scale = _mm512_setzero_ps(), flo = scale, fhi = scale;
+        if (rq->mode == EC_OUT_FLOAT32) {
+            scale = _mm512_loadu_ps(rq->scale + c);
+            flo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
+            fhi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
+        } else {
+            multiplier = _mm512_loadu_si512(rq->multiplier + c);
+            left = _mm512_loadu_si512(rq->left + c);
+            right = _mm512_loadu_si512(rq->right + c);
+            lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
+            hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
+        }
+        const int8_t *pixel = x + c;
+        for (ptrdiff_t ox = 0; ox < ow; ++ox, pixel += pixel_step) {
+            __m512i acc = b;
+            for (ptrdiff_t j = 0; j < npairs; ++j) {
+                const __m512i t0 = _mm512_cvtepi8_epi32(
+                    _mm_loadu_si128((const __m128i *)(pixel + tap_offset[2 * j])));
+                const __m512i t1 = 2 * j + 1 < ntaps ? _mm512_cvtepi8_epi32(
+                    _mm_loadu_si128((const __m128i *)(pixel + tap_offset[2 * j + 1]))) : t0;
+                const __m512i pair = _mm512_mask_blend_epi16(0xAAAAAAAA, t0,
+                                                             _mm512_slli_epi32(t1, 16));
+                acc = _mm512_dpwssd_epi32(acc, pair, _mm512_loadu_si512(
+                    wpairs + (j * coutp + c) * 2));
+            }
+            const __m512i q = rq->mode == EC_OUT_FLOAT32
+                ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
+                : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
+            _mm_mask_storeu_epi8(out + ox * cout + c, lanes, _mm512_cvtepi32_epi8(q));
+        }
+    }
+}
+#else
+#define EC_HAVE_VNNI_KERNELS 0
+/* Never called: core_backend only compiles VNNI ops when ec_isa() reports them. */
+static void ec_copy_flip_vnni(uint8_t *dst, const int8_t *src, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; ++i)
+        dst[i] = (uint8_t)(src[i] ^ 0x80);
+}
+static void ec_gemm_vnni(const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels, const int8_t *w,
+                         ptrdiff_t kq_count, const int32_t *bias, ptrdiff_t cout,
+                         const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+    (void)x; (void)x_stride; (void)pixels; (void)w; (void)kq_count; (void)bias; (void)cout;
+    (void)rq; (void)out; (void)out_stride;
+}
+static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                             const ec_add_params *q) {
+    (void)a; (void)b; (void)out; (void)n; (void)q;
+}
+static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+        const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
+        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
+        int8_t *out) {
+    (void)x; (void)ow; (void)pixel_step; (void)tap_offset; (void)ntaps; (void)wpairs;
+    (void)bias; (void)cout; (void)coutp; (void)rq; (void)out;
+}
+#endif
+
+#endif
