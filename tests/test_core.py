@@ -1,10 +1,14 @@
 """The Cython core equals the numpy reference byte for byte.
 
-On every committed model (both profiles), and on hypothesis-generated single
+On every committed model (every profile), and on hypothesis-generated single
 ops: random shapes, strides, dilations, paddings, depth multipliers, zero
-points, scales, both roundings, the full int8 range.
+points, scales, every rounding, the full int8 range. Each comparison runs once
+per instruction set this CPU has (the core picks its kernels at run time: the
+portable loops, AVX2 rows, AVX-512 VNNI), so every kernel variant is checked
+where it can run.
 """
 
+import contextlib
 import dataclasses
 from unittest.mock import patch
 
@@ -19,11 +23,59 @@ from oracles import all_models, assert_bitexact, random_input, read
 
 pytestmark = pytest.mark.skipif(not core_backend.available(), reason="Cython core not built")
 
+ALL_ISAS = ["baseline", "avx2", "avx512-vnni"]
 
+
+def _runnable_isas() -> list[str]:
+    if not core_backend.available():
+        return ["baseline"]
+    from edgecnn import _core
+    return ALL_ISAS[:ALL_ISAS.index(_core.supported_isa()) + 1]
+
+
+ISAS = _runnable_isas()
+
+
+@contextlib.contextmanager
+def instruction_set(name: str):
+    """Compile (and run) models with the kernels of at most this instruction set."""
+    from edgecnn import _core
+    before = _core.isa()
+    _core.set_isa(name)
+    try:
+        yield
+    finally:
+        _core.set_isa(before)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_every_instruction_set_is_tested_where_the_cpu_has_it(isa):
+    if isa not in ISAS:
+        pytest.skip(f"this CPU does not run {isa}: its kernels are not tested here")
+    with instruction_set(isa):
+        from edgecnn import _core
+        assert _core.isa() == isa
+
+
+def test_an_instruction_set_the_cpu_lacks_is_refused():
+    from edgecnn import _core
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        _core.set_isa("sse9")
+    if _core.supported_isa() != ALL_ISAS[-1]:
+        with pytest.raises(ValueError, match="does not support"):
+            _core.set_isa(ALL_ISAS[-1])
+
+
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
 @pytest.mark.parametrize("path", all_models())
-def test_core_equals_reference_on_every_model(path, profile):
-    model = edgecnn.load(read(path), profile=profile)
+def test_core_equals_reference_on_every_model(path, profile, isa):
+    with instruction_set(isa):
+        model = edgecnn.load(read(path), profile=profile)
+        _compare_on_random_inputs(model, f"{path} {profile} {isa}")
+
+
+def _compare_on_random_inputs(model, label: str) -> None:
     rng = np.random.default_rng(1)
     for k in range(3):
         inputs = [random_input(info, rng) for info in model.inputs]
@@ -31,17 +83,19 @@ def test_core_equals_reference_on_every_model(path, profile):
         want = model.run(inputs, backend="reference")
         for g, w in zip(got if isinstance(got, list) else [got],
                         want if isinstance(want, list) else [want]):
-            assert_bitexact(g, w, f"{path} input #{k} core vs reference ({profile})")
+            assert_bitexact(g, w, f"{label} input #{k} core vs reference")
 
 
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("path", [p for p in all_models() if "/nets/" in p or "digits" in p
                                   or "conv" in p or "dw_" in p])
-def test_core_with_threads_equals_reference(path, threads):
-    model = edgecnn.load(read(path))
-    x = [random_input(info, np.random.default_rng(4)) for info in model.inputs]
-    assert_bitexact(model.run(x, backend="core", num_threads=threads),
-                    model.run(x, backend="reference"), f"{path} with {threads} threads")
+def test_core_with_threads_equals_reference(path, threads, isa):
+    with instruction_set(isa):
+        model = edgecnn.load(read(path))
+        x = [random_input(info, np.random.default_rng(4)) for info in model.inputs]
+        assert_bitexact(model.run(x, backend="core", num_threads=threads),
+                        model.run(x, backend="reference"), f"{path} with {threads} threads")
 
 
 def test_core_is_the_default_backend():
@@ -58,7 +112,8 @@ def _quantized(draw, lo=0.002, hi=0.2):
 def conv_cases(draw):
     depthwise = draw(st.booleans())
     h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    cin = draw(st.integers(1, 6))
+    wide = draw(st.booleans())   # channel counts across the vector kernels' 16/32-lane tiles
+    cin = draw(st.integers(1, 40 if wide else 6))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -66,7 +121,7 @@ def conv_cases(draw):
     if padding == "VALID" and ((kh - 1) * dilation[0] + 1 > h or (kw - 1) * dilation[1] + 1 > w):
         padding = "SAME"
     multiplier = draw(st.integers(1, 3)) if depthwise else 1
-    cout = cin * multiplier if depthwise else draw(st.integers(1, 7))
+    cout = cin * multiplier if depthwise else draw(st.integers(1, 70 if wide else 7))
     activation = draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
     per_channel = draw(st.booleans())
     seed = draw(st.integers(0, 2**32 - 1))
@@ -104,15 +159,17 @@ def build_conv(case) -> bytes:
     return mb.build()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conv_cases(), st.sampled_from(["tflm", "litert-ref", "xnnpack"]), st.sampled_from([1, 2]))
-def test_core_equals_reference_on_random_convolutions(case, profile, threads):
-    model = edgecnn.load(build_conv(case), profile=profile)
-    x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
-    # Small layers normally run on one thread: force the threaded path here.
-    with patch.object(core_backend, "MIN_MACS_PER_THREAD", 1):
-        got = model.run(x, backend="core", num_threads=threads)
-    assert_bitexact(got, model.run(x, backend="reference"), str(case))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_cases(), st.sampled_from(["tflm", "litert-ref", "xnnpack"]), st.sampled_from([1, 2]),
+       st.sampled_from(ISAS))
+def test_core_equals_reference_on_random_convolutions(case, profile, threads, isa):
+    with instruction_set(isa):
+        model = edgecnn.load(build_conv(case), profile=profile)
+        x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
+        # Small layers normally run on one thread: force the threaded path here.
+        with patch.object(core_backend, "MIN_MACS_PER_THREAD", 1):
+            got = model.run(x, backend="core", num_threads=threads)
+    assert_bitexact(got, model.run(x, backend="reference"), f"{case} {isa}")
 
 
 @st.composite
@@ -145,11 +202,12 @@ def test_core_equals_reference_on_random_pooling(case):
     assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"), str(case))
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 4), st.booleans(),
-       st.sampled_from(["tflm", "litert-ref", "xnnpack"]), st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 150), st.integers(1, 90), st.integers(1, 12), st.booleans(),
+       st.sampled_from(["tflm", "litert-ref", "xnnpack"]), st.integers(0, 2**32 - 1),
+       st.sampled_from(ISAS))
 def test_core_equals_reference_on_random_fully_connected(in_f, out_f, batch, per_channel,
-                                                         profile, seed):
+                                                         profile, seed, isa):
     from modelbuilder import fully_connected_model
     rng = np.random.default_rng(seed)
     n_scales = out_f if per_channel else 1
@@ -160,9 +218,10 @@ def test_core_equals_reference_on_random_fully_connected(in_f, out_f, batch, per
                                  weight_scales=list(rng.uniform(0.001, 0.05, n_scales)),
                                  output_scale=float(rng.uniform(0.01, 1.0)),
                                  output_zp=int(rng.integers(-128, 128)), batch=batch)
-    model = edgecnn.load(data, profile=profile)
-    x = random_input(model.inputs[0], rng)
-    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"))
+    with instruction_set(isa):
+        model = edgecnn.load(data, profile=profile)
+        x = random_input(model.inputs[0], rng)
+        assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"))
 
 
 def test_core_arithmetic_twin_on_edge_values():
@@ -212,11 +271,11 @@ def test_core_requantization_row_equals_the_reference_on_extreme_values():
             assert_bitexact(got, want[piece], f"scalar rows from {start}")
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.booleans(),
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=4), st.booleans(),
        st.sampled_from(["NONE", "RELU", "RELU6"]), st.sampled_from(["tflm", "single", "xnnpack"]),
-       st.integers(0, 2**32 - 1))
-def test_core_equals_reference_on_random_add(shape, broadcast, activation, profile, seed):
+       st.integers(0, 2**32 - 1), st.sampled_from(ISAS))
+def test_core_equals_reference_on_random_add(shape, broadcast, activation, profile, seed, isa):
     from hypothesis import assume
     from edgecnn import profiles
     rng = np.random.default_rng(seed)
@@ -237,4 +296,6 @@ def test_core_equals_reference_on_random_add(shape, broadcast, activation, profi
     except edgecnn.UnsupportedOpError:
         assume(False)
     xs = [random_input(info, rng) for info in model.inputs]
-    assert_bitexact(model.run(xs, backend="core"), model.run(xs, backend="reference"))
+    with instruction_set(isa):
+        got = model.run(xs, backend="core")
+    assert_bitexact(got, model.run(xs, backend="reference"))
