@@ -88,6 +88,11 @@ cdef extern from "_core_simd.h":
     int ec_isa_supported() noexcept nogil
     int ec_set_isa(int level) noexcept nogil
     void ec_copy_flip_vnni(uint8_t* dst, const int8_t* src, Py_ssize_t n) noexcept nogil
+    ctypedef struct ec_conv_geometry:
+        Py_ssize_t cin, oh, ow, kh, kw, sh, sw, dh, dw, hp, wp
+    void ec_pack_windows_vnni(uint8_t* rows, Py_ssize_t row_bytes, const int8_t* x,
+                              const ec_conv_geometry* g, Py_ssize_t start,
+                              Py_ssize_t pixels) noexcept nogil
     ctypedef struct ec_add_params:
         int32_t zp1, zp2, out_zp, left_shift
         int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro
@@ -692,39 +697,21 @@ cdef void conv2d_vnni_blocks(const OpDesc* op, const int8_t* x, int8_t* y, uint8
                              Py_ssize_t first_block, Py_ssize_t block_step) noexcept nogil:
     # The same convolution as conv2d_rows on the VNNI GEMM: blocks of 8 output pixels
     # (counted over batch x height x width), each pixel's input window copied flipped to
-    # uint8 (im2col, or the pixel itself for a 1x1 stride-1 convolution) into one row of
-    # `rows`, then all output channels of the block in one call.
-    cdef Py_ssize_t hp = op.i[15], wp = op.i[16], cin = op.i[3]
-    cdef Py_ssize_t oh = op.i[4], ow = op.i[5], cout = op.i[6], kh = op.i[7], kw = op.i[8]
-    cdef Py_ssize_t sh = op.i[9], sw = op.i[10], dh = op.i[11], dw = op.i[12]
-    cdef Py_ssize_t row_bytes = op.i[24], kq_count = op.i[25], coutp = op.i[26]
+    # uint8 into one row of `rows` (im2col), then all output channels of the block in
+    # one call.
+    cdef Py_ssize_t cout = op.i[6], row_bytes = op.i[24], kq_count = op.i[25], coutp = op.i[26]
     cdef uint8_t* rows = work                                           # [8][row_bytes]
-    cdef int32_t* acc = <int32_t*>(work + VNNI_PIXELS * row_bytes)      # [8][coutp], int32 mode
-    cdef Py_ssize_t total = op.i[0] * oh * ow, start, pixels, p, pixel, b, oy, ox, ky, kx
-    cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and op.scratch < 0
-    cdef uint8_t* row
-    cdef const int8_t* src
+    cdef int32_t* acc = <int32_t*>(work + VNNI_PIXELS * row_bytes + 64)  # [8][coutp], int32 mode
+    cdef Py_ssize_t total = op.i[0] * op.i[4] * op.i[5], start, pixels, p
+    cdef ec_conv_geometry g
     cdef ec_requant rq
+    g.cin, g.oh, g.ow, g.kh, g.kw = op.i[3], op.i[4], op.i[5], op.i[7], op.i[8]
+    g.sh, g.sw, g.dh, g.dw, g.hp, g.wp = op.i[9], op.i[10], op.i[11], op.i[12], op.i[15], op.i[16]
     make_requant(op, &rq)
     start = first_block * VNNI_PIXELS
     while start < total:
         pixels = total - start if total - start < VNNI_PIXELS else VNNI_PIXELS
-        for p in range(pixels):
-            pixel = start + p
-            row = rows + p * row_bytes
-            if pointwise:
-                ec_copy_flip_vnni(row, x + pixel * cin, cin)
-                continue
-            b = pixel // (oh * ow)
-            oy = (pixel // ow) % oh
-            ox = pixel % ow
-            for ky in range(kh):
-                src = x + ((b * hp + oy * sh + ky * dh) * wp + ox * sw) * cin
-                if dw == 1:   # the kw taps of a kernel row are contiguous
-                    ec_copy_flip_vnni(row + ky * kw * cin, src, kw * cin)
-                else:
-                    for kx in range(kw):
-                        ec_copy_flip_vnni(row + (ky * kw + kx) * cin, src + kx * dw * cin, cin)
+        ec_pack_windows_vnni(rows, row_bytes, x, &g, start, pixels)
         if rq.mode != EC_OUT_INT32:
             ec_gemm_vnni(rows, row_bytes, pixels, <const int8_t*>op.p[0], kq_count,
                          <const int32_t*>op.p[1], cout, &rq, y + start * cout, cout)

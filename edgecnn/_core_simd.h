@@ -44,6 +44,12 @@ typedef struct {
     int32_t act_min, act_max;
 } ec_add_params;
 
+/* Where a convolution reads its windows: the (zero-point padded) input is
+   [batch][hp][wp][cin], the output [batch][oh][ow][cout]. */
+typedef struct {
+    ptrdiff_t cin, oh, ow, kh, kw, sh, sw, dh, dw, hp, wp;
+} ec_conv_geometry;
+
 static int ec_isa_supported_level = -1;
 static int ec_isa_level = -1;
 
@@ -98,6 +104,68 @@ EC_VNNI_TARGET static void ec_copy_flip_vnni(uint8_t *restrict dst, const int8_t
     }
 }
 
+/* dst[i] = src[i] ^ 0x80 for i < n, in whole vectors: up to 63 bytes past n are read
+   (the arena has READ_SLACK bytes after the last tensor) and written (the caller's buffer
+   has as much slack, and later copies overwrite what lands in the next window). Masked
+   loads and stores would be exact but cost more than the copy itself. */
+EC_VNNI_INLINE void ec_copy_flip_over(uint8_t *restrict dst, const int8_t *restrict src,
+                                      ptrdiff_t n) {
+    if (n <= 16) {
+        _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)src),
+                                                       _mm_set1_epi8((char)0x80)));
+    } else if (n <= 32) {
+        _mm256_storeu_si256((__m256i *)dst, _mm256_xor_si256(
+            _mm256_loadu_si256((const __m256i *)src), _mm256_set1_epi8((char)0x80)));
+    } else {
+        for (ptrdiff_t i = 0; i < n; i += 64)
+            _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i),
+                                                          _mm512_set1_epi8((char)0x80)));
+    }
+}
+
+/* The GEMM's input rows for output pixels start .. start + pixels - 1 (counted over
+   batch x oh x ow): each pixel's window (kh x kw taps of cin bytes) flipped to uint8, one
+   row_bytes-long row per pixel (im2col). A 1x1 stride-1 convolution's windows are its
+   input pixels: consecutive, so with row_bytes == cin the block is one flipped copy.
+   rows must have 64 bytes of slack after pixels * row_bytes (see ec_copy_flip_over). */
+EC_VNNI_TARGET static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes,
+        const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
+    const ptrdiff_t cin = g->cin;
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->hp == g->oh
+            && g->wp == g->ow) {
+        if (row_bytes == cin) {
+            ec_copy_flip_over(rows, x + start * cin, pixels * cin);
+            return;
+        }
+        for (ptrdiff_t p = 0; p < pixels; ++p)
+            ec_copy_flip_over(rows + p * row_bytes, x + (start + p) * cin, cin);
+        return;
+    }
+    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
+    const ptrdiff_t tap_row = g->kw * cin;
+    for (ptrdiff_t p = 0; p < pixels; ++p) {
+        uint8_t *row = rows + p * row_bytes;
+        const int8_t *corner = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * cin;
+        for (ptrdiff_t ky = 0; ky < g->kh; ++ky) {
+            const int8_t *src = corner + ky * g->dh * g->wp * cin;
+            if (g->dw == 1) {   /* the kw taps of a kernel row are contiguous */
+                ec_copy_flip_over(row + ky * tap_row, src, tap_row);
+            } else {
+                for (ptrdiff_t kx = 0; kx < g->kw; ++kx)
+                    ec_copy_flip_over(row + ky * tap_row + kx * cin, src + kx * g->dw * cin,
+                                        cin);
+            }
+        }
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                ++b;
+            }
+        }
+    }
+}
+
 /* Sixteen lanes of reference.quant.multiply_by_quantized_multiplier (double rounding)
    with shifts split into left = max(shift, 0) and right = max(-shift, 0).
    SRDHM(a, m) = (a * m + 2^30) >> 31 for a positive multiplier (floor division; the
@@ -144,6 +212,11 @@ EC_VNNI_INLINE __m512i ec_requant_float32_512(__m512i acc, __m512 scale, __m512 
 
 static inline __mmask16 ec_lanes_below(ptrdiff_t count) {
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+}
+
+/* Sixteen int32 lanes (already in -128..127) stored as bytes, only `lanes` of them. */
+EC_VNNI_INLINE void ec_store_bytes(int8_t *out, __mmask16 lanes, __m512i v) {
+    _mm_mask_storeu_epi8(out, lanes, _mm512_cvtepi32_epi8(v));
 }
 
 static inline int32_t ec_load_u32(const uint8_t *p) {
@@ -207,9 +280,8 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const uint8_t *rest
 #pragma GCC unroll 8
             for (int p = 0; p < mr; ++p)
                 if (p < pixels)
-                    _mm_mask_storeu_epi8((int8_t *)out + p * out_stride + oc, lanes,
-                                         _mm512_cvtepi32_epi8(ec_requant_float32_512(
-                                             acc[p][g], scale, lo, hi, zero_point)));
+                    ec_store_bytes((int8_t *)out + p * out_stride + oc, lanes,
+                                   ec_requant_float32_512(acc[p][g], scale, lo, hi, zero_point));
             continue;
         }
         const __m512i multiplier = _mm512_loadu_si512(rq->multiplier + oc);
@@ -220,10 +292,9 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const uint8_t *rest
 #pragma GCC unroll 8
         for (int p = 0; p < mr; ++p)
             if (p < pixels)
-                _mm_mask_storeu_epi8((int8_t *)out + p * out_stride + oc, lanes,
-                                     _mm512_cvtepi32_epi8(ec_requant_double_512(
-                                         acc[p][g], multiplier, left, right, lo, hi,
-                                         zero_point)));
+                ec_store_bytes((int8_t *)out + p * out_stride + oc, lanes,
+                               ec_requant_double_512(acc[p][g], multiplier, left, right, lo, hi,
+                                                     zero_point));
     }
 }
 
@@ -301,8 +372,7 @@ EC_VNNI_TARGET static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, in
         const __m512i sb = ec_mbqm_512(_mm512_sllv_epi32(_mm512_sub_epi32(vb, zp2), shift),
                                        m2, l2, r2);
         const __m512i sum = _mm512_add_epi32(sa, sb);
-        _mm_mask_storeu_epi8(out + i, lanes, _mm512_cvtepi32_epi8(
-            ec_requant_double_512(sum, mo, lo_shift, ro, lo, hi, out_zp)));
+        ec_store_bytes(out + i, lanes, ec_requant_double_512(sum, mo, lo_shift, ro, lo, hi, out_zp));
     }
 }
 
@@ -350,7 +420,7 @@ EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
             const __m512i q = rq->mode == EC_OUT_FLOAT32
                 ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
                 : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
-            _mm_mask_storeu_epi8(out + ox * cout + c, lanes, _mm512_cvtepi32_epi8(q));
+            ec_store_bytes(out + ox * cout + c, lanes, q);
         }
     }
 }
@@ -366,6 +436,10 @@ static void ec_gemm_vnni(const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels,
                          const ec_requant *rq, void *out, ptrdiff_t out_stride) {
     (void)x; (void)x_stride; (void)pixels; (void)w; (void)kq_count; (void)bias; (void)cout;
     (void)rq; (void)out; (void)out_stride;
+}
+static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_t *x,
+                                 const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
+    (void)rows; (void)row_bytes; (void)x; (void)g; (void)start; (void)pixels;
 }
 static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                              const ec_add_params *q) {

@@ -12,11 +12,12 @@ CONCATENATION, broadcasting ADD). Inference is then one call into the core.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 
 import numpy as np
 
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
 from .planner import Plan, plan_memory, tensor_bytes
 from .reference import quant
@@ -32,6 +33,27 @@ except ImportError as exc:  # reported when the backend is asked for, never repl
 
 def available() -> bool:
     return _core is not None
+
+
+def instruction_set() -> str:
+    """The kernels models compile to now, and the best this CPU runs (for reports)."""
+    if _core is None:
+        return "none (the Cython core is not built)"
+    return f"{_core.isa()} (this CPU runs up to {_core.supported_isa()})"
+
+
+def _apply_isa_override() -> None:
+    """EDGECNN_ISA=baseline|avx2|avx512-vnni caps the kernels the core picks at run time
+    (to measure or test the portable paths on a newer CPU)."""
+    name = os.environ.get("EDGECNN_ISA")
+    if name and _core is not None:
+        try:
+            _core.set_isa(name)
+        except ValueError as exc:
+            raise EdgecnnError(str(exc), "the EDGECNN_ISA environment variable") from None
+
+
+_apply_isa_override()
 
 
 class CompiledModel:
@@ -123,8 +145,9 @@ def _vnni_sizes(weights_shape) -> tuple[int, int]:
 
 
 def _vnni_work_bytes(weights_shape) -> int:
+    """Input rows [8][depth4] + their copies' overrun (READ_SLACK) + int32 acc [8][coutp]."""
     coutp, row_bytes = _vnni_sizes(weights_shape)
-    return VNNI_PIXELS * (row_bytes + 4 * coutp)
+    return VNNI_PIXELS * row_bytes + READ_SLACK + VNNI_PIXELS * 4 * coutp
 
 
 def _vnni_weights(weights: np.ndarray) -> np.ndarray:
@@ -208,8 +231,9 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 # Bytes the vector kernels may read past the end of a tensor (their products with
-# zero weights vanish); the arena is allocated this much larger.
-READ_SLACK = 16
+# zero weights vanish, or later copies overwrite them); the arena is allocated this much
+# larger. _core_simd.h's copies move whole 64-byte vectors.
+READ_SLACK = 64
 MAX_DEPTHWISE_PAIR_TAPS = 64   # _core.pyx depthwise_rows keeps the tap pointers on the stack
 
 

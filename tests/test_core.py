@@ -66,6 +66,18 @@ def test_an_instruction_set_the_cpu_lacks_is_refused():
             _core.set_isa(ALL_ISAS[-1])
 
 
+def test_the_environment_can_cap_the_instruction_set():
+    import subprocess
+    import sys
+    code = "from edgecnn import _core, core_backend; print(_core.isa())"
+    env = dict(__import__("os").environ, EDGECNN_ISA="baseline")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "baseline", out.stderr
+    env["EDGECNN_ISA"] = "sse9"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "EDGECNN_ISA" in out.stderr and "sse9" in out.stderr
+
+
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
 @pytest.mark.parametrize("path", all_models())

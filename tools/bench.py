@@ -187,6 +187,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(reports, indent=1))
         return 0
+    from .. import core_backend
+    print(f"edgecnn core kernels: {core_backend.instruction_set()}")
     for report in reports:
         print_report(report)
         if args.per_op:
