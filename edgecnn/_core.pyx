@@ -103,9 +103,19 @@ cdef extern from "_core_simd.h":
                                const Py_ssize_t* tap_offset, Py_ssize_t ntaps,
                                const int16_t* wpairs, const int32_t* bias, Py_ssize_t cout,
                                Py_ssize_t coutp, const ec_requant* rq, int8_t* out) noexcept nogil
-    void ec_gemm_vnni(const uint8_t* x, Py_ssize_t x_stride, Py_ssize_t pixels, const int8_t* w,
-                      Py_ssize_t kq_count, const int32_t* bias, Py_ssize_t cout,
-                      const ec_requant* rq, void* out, Py_ssize_t out_stride) noexcept nogil
+    ctypedef struct ec_windows:
+        const uint8_t* base[8]
+        Py_ssize_t pixels
+        const Py_ssize_t* tap_offset
+        Py_ssize_t ntaps, kq_per_tap
+    void ec_gemm_vnni(const ec_windows* win, const int8_t* w, const int32_t* bias,
+                      Py_ssize_t cout, const ec_requant* rq, void* out,
+                      Py_ssize_t out_stride) noexcept nogil
+    void ec_window_corners(ec_windows* win, const uint8_t* x, const ec_conv_geometry* g,
+                           Py_ssize_t start) noexcept nogil
+    void ec_pad_flip_vnni(const int8_t* src, uint8_t* dst, Py_ssize_t n, Py_ssize_t h,
+                          Py_ssize_t w, Py_ssize_t c, Py_ssize_t hp, Py_ssize_t wp,
+                          Py_ssize_t top, Py_ssize_t left, int8_t zero_point) noexcept nogil
 
 ISAS = {"baseline": EC_ISA_BASELINE, "avx2": EC_ISA_AVX2, "avx512-vnni": EC_ISA_AVX512_VNNI}
 
@@ -693,32 +703,46 @@ cdef inline void make_requant(const OpDesc* op, ec_requant* rq) noexcept nogil:
         rq.mode = EC_OUT_INT32
 
 
-cdef void conv2d_vnni_blocks(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* work,
+cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint8_t* work,
                              Py_ssize_t first_block, Py_ssize_t block_step) noexcept nogil:
-    # The same convolution as conv2d_rows on the VNNI GEMM: blocks of 8 output pixels
-    # (counted over batch x height x width), each pixel's input window copied flipped to
-    # uint8 into one row of `rows` (im2col), then all output channels of the block in
-    # one call.
+    # The same convolution as conv2d_rows on the VNNI GEMM, blocks of 8 output pixels
+    # (counted over batch x height x width). With in-place windows (i[27], depth a
+    # multiple of 4) x is the flipped, padded input and each pixel's window is read where
+    # it lies, tap by tap; otherwise the windows are copied flipped into `rows` (im2col).
     cdef Py_ssize_t cout = op.i[6], row_bytes = op.i[24], kq_count = op.i[25], coutp = op.i[26]
-    cdef uint8_t* rows = work                                           # [8][row_bytes]
+    cdef bint in_place = op.i[27] != 0
+    cdef Py_ssize_t cin = op.i[3], oh = op.i[4], ow = op.i[5], sh = op.i[9], sw = op.i[10]
+    cdef Py_ssize_t hp = op.i[15], wp = op.i[16]
+    cdef uint8_t* rows = work                                            # [8][row_bytes]
     cdef int32_t* acc = <int32_t*>(work + VNNI_PIXELS * row_bytes + 64)  # [8][coutp], int32 mode
-    cdef Py_ssize_t total = op.i[0] * op.i[4] * op.i[5], start, pixels, p
+    cdef Py_ssize_t total = op.i[0] * oh * ow, start, p
+    cdef Py_ssize_t no_offset = 0
     cdef ec_conv_geometry g
+    cdef ec_windows win
     cdef ec_requant rq
-    g.cin, g.oh, g.ow, g.kh, g.kw = op.i[3], op.i[4], op.i[5], op.i[7], op.i[8]
-    g.sh, g.sw, g.dh, g.dw, g.hp, g.wp = op.i[9], op.i[10], op.i[11], op.i[12], op.i[15], op.i[16]
+    g.cin, g.oh, g.ow, g.kh, g.kw = cin, oh, ow, op.i[7], op.i[8]
+    g.sh, g.sw, g.dh, g.dw, g.hp, g.wp = sh, sw, op.i[11], op.i[12], hp, wp
+    if in_place:
+        win.tap_offset, win.ntaps, win.kq_per_tap = <const Py_ssize_t*>op.p[7], g.kh * g.kw, cin // 4
+    else:
+        win.tap_offset, win.ntaps, win.kq_per_tap = &no_offset, 1, kq_count
     make_requant(op, &rq)
     start = first_block * VNNI_PIXELS
     while start < total:
-        pixels = total - start if total - start < VNNI_PIXELS else VNNI_PIXELS
-        ec_pack_windows_vnni(rows, row_bytes, x, &g, start, pixels)
-        if rq.mode != EC_OUT_INT32:
-            ec_gemm_vnni(rows, row_bytes, pixels, <const int8_t*>op.p[0], kq_count,
-                         <const int32_t*>op.p[1], cout, &rq, y + start * cout, cout)
+        win.pixels = total - start if total - start < VNNI_PIXELS else VNNI_PIXELS
+        if in_place:
+            ec_window_corners(&win, x, &g, start)
         else:
-            ec_gemm_vnni(rows, row_bytes, pixels, <const int8_t*>op.p[0], kq_count,
-                         <const int32_t*>op.p[1], cout, &rq, acc, coutp)
-            for p in range(pixels):
+            ec_pack_windows_vnni(rows, row_bytes, <const int8_t*>x, &g, start, win.pixels)
+            for p in range(VNNI_PIXELS):
+                win.base[p] = rows + (p if p < win.pixels else 0) * row_bytes
+        if rq.mode != EC_OUT_INT32:
+            ec_gemm_vnni(&win, <const int8_t*>op.p[0], <const int32_t*>op.p[1], cout, &rq,
+                         y + start * cout, cout)
+        else:
+            ec_gemm_vnni(&win, <const int8_t*>op.p[0], <const int32_t*>op.p[1], cout, &rq,
+                         acc, coutp)
+            for p in range(win.pixels):
                 requantize_row(op, acc + p * coutp, y + (start + p) * cout, cout, rq.zero_point,
                                rq.lo, rq.hi)
         start += block_step * VNNI_PIXELS
@@ -727,14 +751,18 @@ cdef void conv2d_vnni_blocks(const OpDesc* op, const int8_t* x, int8_t* y, uint8
 cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # conv2d with the AVX-512 VNNI GEMM (compiled only when the CPU has it); thread t
     # takes pixel blocks t, t + threads, ...
-    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef const uint8_t* x = arena + op.in0
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if op.scratch >= 0:
-        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
-                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
-        x = <const int8_t*>(arena + op.scratch)
+    if op.i[27] != 0:
+        ec_pad_flip_vnni(<const int8_t*>x, arena + op.scratch, op.i[0], op.i[1], op.i[2],
+                         op.i[3], op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
+        x = arena + op.scratch
+    elif op.scratch >= 0:
+        pad_input(<const int8_t*>x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2],
+                  op.i[3], op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
+        x = arena + op.scratch
     if threads > 1:
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_vnni_blocks(op, x, y, work + t * work_stride, t, threads)

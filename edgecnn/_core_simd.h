@@ -50,6 +50,17 @@ typedef struct {
     ptrdiff_t cin, oh, ow, kh, kw, sh, sw, dh, dw, hp, wp;
 } ec_conv_geometry;
 
+/* Where the VNNI GEMM finds each pixel's window: tap t of pixel p starts at
+   base[p] + tap_offset[t] and holds kq_per_tap * 4 flipped bytes; the weights are
+   [cout / 16][ntaps * kq_per_tap][16][4]. An im2col block is the one-tap case (base[p]
+   = its row p), a window read in place from a flipped input has kh * kw taps. */
+typedef struct {
+    const uint8_t *base[8];     /* rows past `pixels` repeat base[0]: computed, not stored */
+    ptrdiff_t pixels;
+    const ptrdiff_t *tap_offset;
+    ptrdiff_t ntaps, kq_per_tap;
+} ec_windows;
+
 static int ec_isa_supported_level = -1;
 static int ec_isa_level = -1;
 
@@ -225,21 +236,38 @@ static inline int32_t ec_load_u32(const uint8_t *p) {
     return v;
 }
 
-/* One tile of the GEMM: `mr` pixels (rows of x, each kq_count * 4 flipped bytes) times
-   `nb` groups of 16 output channels starting at oc0, with the weights of group g at
-   w + g * group_stride laid out [kq][16][4]. Rows past `pixels` repeat row 0 (computed,
-   not stored). mr and nb are constants after inlining, so acc[][] lives in registers. */
-EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const uint8_t *restrict x,
-                                 ptrdiff_t x_stride, ptrdiff_t pixels,
-                                 const int8_t *restrict w, ptrdiff_t kq_count,
-                                 const int32_t *restrict bias, ptrdiff_t oc0, ptrdiff_t cout,
-                                 const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+
+/* win->base[p] = the top-left corner of output pixel start + p's window in x (the padded
+   input laid out as g says), for p < pixels; base[0] again for the rest. */
+static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
+                                     const ec_conv_geometry *g, ptrdiff_t start) {
+    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
+    for (ptrdiff_t p = 0; p < 8; ++p) {
+        if (p >= win->pixels) {
+            win->base[p] = win->base[0];
+            continue;
+        }
+        win->base[p] = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * g->cin;
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                ++b;
+            }
+        }
+    }
+}
+
+/* One tile of the GEMM: `mr` pixels times `nb` groups of 16 output channels starting at
+   oc0 (the weights of group g at w + g * group_stride). mr and nb are constants after
+   inlining, so acc[][] lives in registers. */
+EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const ec_windows *win,
+                                 const int8_t *restrict w, const int32_t *restrict bias,
+                                 ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq,
+                                 void *out, ptrdiff_t out_stride) {
     __m512i acc[8][4];
-    const uint8_t *row[8];
-    const ptrdiff_t group_stride = kq_count * 64;
-#pragma GCC unroll 8
-    for (int p = 0; p < mr; ++p)
-        row[p] = x + (p < pixels ? p : 0) * x_stride;
+    const ptrdiff_t kq_per_tap = win->kq_per_tap;
+    const ptrdiff_t group_stride = win->ntaps * kq_per_tap * 64;
 #pragma GCC unroll 4
     for (int g = 0; g < nb; ++g) {
         const __m512i b = _mm512_loadu_si512(bias + oc0 + 16 * g);
@@ -247,19 +275,26 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const uint8_t *rest
         for (int p = 0; p < mr; ++p)
             acc[p][g] = b;
     }
-    for (ptrdiff_t kq = 0; kq < kq_count; ++kq) {
-        __m512i wv[4];
-#pragma GCC unroll 4
-        for (int g = 0; g < nb; ++g)
-            wv[g] = _mm512_loadu_si512(w + g * group_stride + kq * 64);
+    for (ptrdiff_t t = 0; t < win->ntaps; ++t, w += kq_per_tap * 64) {
+        const uint8_t *row[8];
 #pragma GCC unroll 8
-        for (int p = 0; p < mr; ++p) {
-            const __m512i xv = _mm512_set1_epi32(ec_load_u32(row[p] + 4 * kq));
+        for (int p = 0; p < mr; ++p)
+            row[p] = win->base[p] + win->tap_offset[t];
+        for (ptrdiff_t kq = 0; kq < kq_per_tap; ++kq) {
+            __m512i wv[4];
 #pragma GCC unroll 4
             for (int g = 0; g < nb; ++g)
-                acc[p][g] = _mm512_dpbusd_epi32(acc[p][g], xv, wv[g]);
+                wv[g] = _mm512_loadu_si512(w + g * group_stride + kq * 64);
+#pragma GCC unroll 8
+            for (int p = 0; p < mr; ++p) {
+                const __m512i xv = _mm512_set1_epi32(ec_load_u32(row[p] + 4 * kq));
+#pragma GCC unroll 4
+                for (int g = 0; g < nb; ++g)
+                    acc[p][g] = _mm512_dpbusd_epi32(acc[p][g], xv, wv[g]);
+            }
         }
     }
+    const ptrdiff_t pixels = win->pixels;
 #pragma GCC unroll 4
     for (int g = 0; g < nb; ++g) {
         const ptrdiff_t oc = oc0 + 16 * g;
@@ -300,11 +335,9 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const uint8_t *rest
 
 #define EC_VNNI_TILE(MR, NB)                                                                  \
     EC_VNNI_TARGET static void ec_vnni_tile_##MR##x##NB(                                      \
-            const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels, const int8_t *w,          \
-            ptrdiff_t kq_count, const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,           \
-            const ec_requant *rq, void *out, ptrdiff_t out_stride) {                          \
-        ec_vnni_tile(MR, NB, x, x_stride, pixels, w, kq_count, bias, oc0, cout, rq, out,      \
-                     out_stride);                                                             \
+            const ec_windows *win, const int8_t *w, const int32_t *bias, ptrdiff_t oc0,       \
+            ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride) {          \
+        ec_vnni_tile(MR, NB, win, w, bias, oc0, cout, rq, out, out_stride);                   \
     }
 EC_VNNI_TILE(8, 2)
 EC_VNNI_TILE(8, 1)
@@ -313,39 +346,47 @@ EC_VNNI_TILE(4, 1)
 EC_VNNI_TILE(1, 4)
 EC_VNNI_TILE(1, 1)
 
-/* out[p][oc] for p < pixels (<= 8), every output channel: x holds the pixels' flipped
-   input rows (x_stride bytes apart), w the weights as [cout / 16][kq_count][16][4] (cout
-   rounded up to 16 with zero weights), bias and the requantization arrays cout rounded up
-   to 16 long. out_stride counts elements of the output (int8, or int32 for EC_OUT_INT32). */
-EC_VNNI_TARGET static void ec_gemm_vnni(const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels,
-                                        const int8_t *w, ptrdiff_t kq_count,
+/* out[p][oc] for the window's pixels (<= 8) and every output channel; bias and the
+   requantization arrays are cout rounded up to 16 long. out_stride counts elements of
+   the output (int8, or int32 for EC_OUT_INT32). */
+EC_VNNI_TARGET static void ec_gemm_vnni(const ec_windows *win, const int8_t *w,
                                         const int32_t *bias, ptrdiff_t cout,
                                         const ec_requant *rq, void *out, ptrdiff_t out_stride) {
-    const ptrdiff_t groups = (cout + 15) / 16, group_stride = kq_count * 64;
+    const ptrdiff_t groups = (cout + 15) / 16;
+    const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
     ptrdiff_t g = 0;
-    if (pixels == 1) {          /* a fully connected row: four groups keep four chains busy */
+    if (win->pixels == 1) {      /* a fully connected row: four groups keep four chains busy */
         for (; g + 4 <= groups; g += 4)
-            ec_vnni_tile_1x4(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
-                             cout, rq, out, out_stride);
+            ec_vnni_tile_1x4(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
         for (; g < groups; ++g)
-            ec_vnni_tile_1x1(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
-                             cout, rq, out, out_stride);
-    } else if (pixels <= 4) {
+            ec_vnni_tile_1x1(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
+    } else if (win->pixels <= 4) {
         for (; g + 2 <= groups; g += 2)
-            ec_vnni_tile_4x2(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
-                             cout, rq, out, out_stride);
+            ec_vnni_tile_4x2(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
         if (g < groups)
-            ec_vnni_tile_4x1(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
-                             cout, rq, out, out_stride);
+            ec_vnni_tile_4x1(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
     } else {
         for (; g + 2 <= groups; g += 2)
-            ec_vnni_tile_8x2(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
-                             cout, rq, out, out_stride);
+            ec_vnni_tile_8x2(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
         if (g < groups)
-            ec_vnni_tile_8x1(x, x_stride, pixels, w + g * group_stride, kq_count, bias, 16 * g,
-                             cout, rq, out, out_stride);
+            ec_vnni_tile_8x1(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
     }
 }
+
+/* The input of a convolution read in place: flipped to uint8, padded with the flipped
+   zero point (dst [n][hp][wp][c], the image at (top, left)). Exact copies: the padding
+   around each row must survive. */
+EC_VNNI_TARGET static void ec_pad_flip_vnni(const int8_t *src, uint8_t *dst, ptrdiff_t n,
+        ptrdiff_t h, ptrdiff_t w, ptrdiff_t c, ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t top,
+        ptrdiff_t left, int8_t zero_point) {
+    if (hp != h || wp != w)
+        memset(dst, (uint8_t)zero_point ^ 0x80, (size_t)(n * hp * wp * c));
+    for (ptrdiff_t b = 0; b < n; ++b)
+        for (ptrdiff_t y = 0; y < h; ++y)
+            ec_copy_flip_vnni(dst + ((b * hp + y + top) * wp + left) * c,
+                              src + (b * h + y) * w * c, w * c);
+}
+
 /* ADD of two same-shape int8 tensors (add_common.cc, double rounding), 16 at a time:
    out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) << left_shift, m2),
    mo) + out_zp). */
@@ -431,11 +472,15 @@ static void ec_copy_flip_vnni(uint8_t *dst, const int8_t *src, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; ++i)
         dst[i] = (uint8_t)(src[i] ^ 0x80);
 }
-static void ec_gemm_vnni(const uint8_t *x, ptrdiff_t x_stride, ptrdiff_t pixels, const int8_t *w,
-                         ptrdiff_t kq_count, const int32_t *bias, ptrdiff_t cout,
-                         const ec_requant *rq, void *out, ptrdiff_t out_stride) {
-    (void)x; (void)x_stride; (void)pixels; (void)w; (void)kq_count; (void)bias; (void)cout;
-    (void)rq; (void)out; (void)out_stride;
+static void ec_gemm_vnni(const ec_windows *win, const int8_t *w, const int32_t *bias,
+                         ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+    (void)win; (void)w; (void)bias; (void)cout; (void)rq; (void)out; (void)out_stride;
+}
+static void ec_pad_flip_vnni(const int8_t *src, uint8_t *dst, ptrdiff_t n, ptrdiff_t h,
+        ptrdiff_t w, ptrdiff_t c, ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t top, ptrdiff_t left,
+        int8_t zero_point) {
+    (void)src; (void)dst; (void)n; (void)h; (void)w; (void)c; (void)hp; (void)wp; (void)top;
+    (void)left; (void)zero_point;
 }
 static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_t *x,
                                  const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {

@@ -102,13 +102,21 @@ class CompiledModel:
 
 def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
                   vnni: bool = False) -> int:
-    """Per-op scratch the kernels need: a padded input, and per thread int32
-    accumulators (+ an im2col block for convolutions)."""
+    """Per-op scratch the kernels need: per thread int32 accumulators (+ an im2col block
+    for convolutions), then a padded copy of the input (VNNI: flipped, for windows read
+    in place)."""
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        padded = _conv_geometry(qgraph, node)["padded_bytes"]
+        geometry = _conv_geometry(qgraph, node)
+        padded = geometry["padded_bytes"]
+        if vnni and node.op == "CONV_2D" and _vnni_in_place(node):
+            n, _, _, cin = qgraph.tensors[node.inputs[0]].shape
+            padded = n * geometry["hp"] * geometry["wp"] * cin
         return threads * _work_bytes(node, vnni) + padded
     if node.op == "FULLY_CONNECTED" and vnni:
-        return _vnni_work_bytes(_fc_as_conv_weights(node.params.weights).shape)
+        weights = _fc_as_conv_weights(node.params.weights)
+        flipped = int(np.prod(qgraph.tensors[node.inputs[0]].shape)) if _vnni_in_place(node) \
+            else 0
+        return threads * _vnni_work_bytes(weights.shape) + flipped
     if node.op == "FULLY_CONNECTED":
         if _fc_rows(qgraph, node) <= FC_ROWS_FOR_DOT_PRODUCTS:
             return 4 * node.params.weights.shape[0]
@@ -150,6 +158,19 @@ def _vnni_work_bytes(weights_shape) -> int:
     return VNNI_PIXELS * row_bytes + READ_SLACK + VNNI_PIXELS * 4 * coutp
 
 
+def _vnni_in_place(node: QNode) -> bool:
+    """Whether the VNNI GEMM reads windows in place (from a flipped copy of the input, tap
+    by tap, 4 bytes at a time) rather than from an im2col block: when windows overlap or
+    skip pixels (an im2col block would copy more than the input) and each tap's depth is a
+    multiple of 4 (no 4-byte group straddles two taps). A 1x1 stride-1 convolution's
+    windows are the input pixels themselves: one flipped copy per block is cheapest."""
+    if node.op != "CONV_2D":
+        return False
+    p = node.params
+    pointwise = p.weights.shape[1:3] == (1, 1) and tuple(p.stride) == (1, 1)
+    return p.weights.shape[-1] % 4 == 0 and not pointwise
+
+
 def _vnni_weights(weights: np.ndarray) -> np.ndarray:
     """Conv weights [cout, kh, kw, cin] as the VNNI GEMM reads them: [cout/16][depth/4][16][4]
     (16 output channels x 4 consecutive depths per 64-byte vector, zeros in the padding)."""
@@ -177,17 +198,24 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
     x + 128, so the bias absorbs -(zp + 128) * sum(w) instead of -zp * sum(w)."""
     p = node.params
     coutp, row_bytes = _vnni_sizes(weights.shape)
-    cout = weights.shape[0]
+    cout, kh, kw, cin = weights.shape
     folded = _folded_bias(p.bias, weights, p.input_zero_point + 128)
     scratch = cm.plan.scratch_offsets[step]
     work = _vnni_work_bytes(weights.shape)
-    pad_at = scratch + cm.threads * work if padded else -1
+    in_place = _vnni_in_place(node)
+    pad_at = scratch + cm.threads * work if (padded or in_place) else -1
     ints = geometry + [scratch, work, _threads_for(cm, out_shape, weights[0].size), row_bytes,
-                       row_bytes // 4, coutp]
+                       row_bytes // 4, coutp, int(in_place)]
     requant = _pad_channels(_requant_arrays(p.requant, cout, split_shifts=True), coutp)
     if len(requant) == 3:
         requant += [None, None]
-    arrays = [_vnni_weights(weights), *_pad_channels([folded], coutp)] + requant
+    tap_offsets = None
+    if in_place:
+        dilation = getattr(p, "dilation", (1, 1))
+        wp = geometry[16]
+        tap_offsets = np.array([(ky * dilation[0] * wp + kx * dilation[1]) * cin
+                                for ky in range(kh) for kx in range(kw)], np.intp)
+    arrays = [_vnni_weights(weights), *_pad_channels([folded], coutp)] + requant + [tap_offsets]
     cm.program.add("CONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
 
