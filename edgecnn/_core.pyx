@@ -706,9 +706,9 @@ cdef inline void make_requant(const OpDesc* op, ec_requant* rq) noexcept nogil:
 cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint8_t* work,
                              Py_ssize_t first_block, Py_ssize_t block_step) noexcept nogil:
     # The same convolution as conv2d_rows on the VNNI GEMM, blocks of 8 output pixels
-    # (counted over batch x height x width). With in-place windows (i[27], depth a
-    # multiple of 4) x is the flipped, padded input and each pixel's window is read where
-    # it lies, tap by tap; otherwise the windows are copied flipped into `rows` (im2col).
+    # (counted over batch x height x width). With in-place windows (i[27]) x is the
+    # flipped, padded input and each pixel's window is read where it lies, tap by tap;
+    # otherwise (1x1 stride 1) the pixels are copied flipped into `rows`.
     cdef Py_ssize_t cout = op.i[6], row_bytes = op.i[24], kq_count = op.i[25], coutp = op.i[26]
     cdef bint in_place = op.i[27] != 0
     cdef Py_ssize_t cin = op.i[3], oh = op.i[4], ow = op.i[5], sh = op.i[9], sw = op.i[10]
@@ -723,7 +723,8 @@ cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint
     g.cin, g.oh, g.ow, g.kh, g.kw = cin, oh, ow, op.i[7], op.i[8]
     g.sh, g.sw, g.dh, g.dw, g.hp, g.wp = sh, sw, op.i[11], op.i[12], hp, wp
     if in_place:
-        win.tap_offset, win.ntaps, win.kq_per_tap = <const Py_ssize_t*>op.p[7], g.kh * g.kw, cin // 4
+        win.tap_offset, win.ntaps = <const Py_ssize_t*>op.p[7], g.kh * g.kw
+        win.kq_per_tap = (cin + 3) // 4   # the weights' depth per tap, zero-padded
     else:
         win.tap_offset, win.ntaps, win.kq_per_tap = &no_offset, 1, kq_count
     make_requant(op, &rq)

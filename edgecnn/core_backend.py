@@ -110,7 +110,7 @@ def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
         padded = geometry["padded_bytes"]
         if vnni and node.op == "CONV_2D" and _vnni_in_place(node):
             n, _, _, cin = qgraph.tensors[node.inputs[0]].shape
-            padded = n * geometry["hp"] * geometry["wp"] * cin
+            padded = n * geometry["hp"] * geometry["wp"] * cin + READ_SLACK
         return threads * _work_bytes(node, vnni) + padded
     if node.op == "FULLY_CONNECTED" and vnni:
         weights = _fc_as_conv_weights(node.params.weights)
@@ -161,19 +161,26 @@ def _vnni_work_bytes(weights_shape) -> int:
 def _vnni_in_place(node: QNode) -> bool:
     """Whether the VNNI GEMM reads windows in place (from a flipped copy of the input, tap
     by tap, 4 bytes at a time) rather than from an im2col block: when windows overlap or
-    skip pixels (an im2col block would copy more than the input) and each tap's depth is a
-    multiple of 4 (no 4-byte group straddles two taps). A 1x1 stride-1 convolution's
-    windows are the input pixels themselves: one flipped copy per block is cheapest."""
+    skip pixels, where an im2col block would copy more than the input. Each tap's depth is
+    then rounded up to 4 with zero weights (the extra bytes read belong to the next pixel
+    and vanish), so depths that would waste more than a quarter of the multiplications
+    (1, 2, 5) keep im2col. A 1x1 stride-1 convolution's windows are the input pixels
+    themselves: one flipped copy per block is cheapest."""
     if node.op != "CONV_2D":
         return False
     p = node.params
+    cin = p.weights.shape[3]
     pointwise = p.weights.shape[1:3] == (1, 1) and tuple(p.stride) == (1, 1)
-    return p.weights.shape[-1] % 4 == 0 and not pointwise
+    return not pointwise and 3 * _round_up(cin, 4) <= 4 * cin
 
 
-def _vnni_weights(weights: np.ndarray) -> np.ndarray:
+def _vnni_weights(weights: np.ndarray, per_tap: bool = False) -> np.ndarray:
     """Conv weights [cout, kh, kw, cin] as the VNNI GEMM reads them: [cout/16][depth/4][16][4]
-    (16 output channels x 4 consecutive depths per 64-byte vector, zeros in the padding)."""
+    (16 output channels x 4 consecutive depths per 64-byte vector, zeros in the padding).
+    per_tap: each tap's depth rounded up to 4 first (windows read in place)."""
+    if per_tap:
+        cin = weights.shape[3]
+        weights = np.pad(weights, [(0, 0), (0, 0), (0, 0), (0, _round_up(cin, 4) - cin)])
     cout = weights.shape[0]
     coutp, depth4 = _vnni_sizes(weights.shape)
     padded = np.zeros((coutp, depth4), np.int8)
@@ -215,7 +222,8 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
         wp = geometry[16]
         tap_offsets = np.array([(ky * dilation[0] * wp + kx * dilation[1]) * cin
                                 for ky in range(kh) for kx in range(kw)], np.intp)
-    arrays = [_vnni_weights(weights), *_pad_channels([folded], coutp)] + requant + [tap_offsets]
+    arrays = [_vnni_weights(weights, per_tap=in_place), *_pad_channels([folded], coutp)] + \
+        requant + [tap_offsets]
     cm.program.add("CONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
 
