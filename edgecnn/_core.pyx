@@ -100,6 +100,7 @@ cdef extern from "_core_simd.h":
     void ec_add_rows_vnni(const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n,
                           const ec_add_params* q) noexcept nogil
     void ec_depthwise_row_vnni(const int8_t* x, Py_ssize_t ow, Py_ssize_t pixel_step,
+                               Py_ssize_t out_step, Py_ssize_t row_elements,
                                const Py_ssize_t* tap_offset, Py_ssize_t ntaps,
                                const int16_t* wpairs, const int32_t* bias, Py_ssize_t cout,
                                Py_ssize_t coutp, const ec_requant* rq, int8_t* out) noexcept nogil
@@ -842,19 +843,25 @@ cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
 cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
                               Py_ssize_t first_row, Py_ssize_t row_step) noexcept nogil:
     # depthwise_rows for depth multiplier 1 with AVX-512: one call per output row; the
-    # taps' offsets from a pixel's window corner are precomputed (p[0]).
+    # taps' offsets from a pixel's window corner are precomputed (p[0]). With fewer than 16
+    # channels and stride 1, i[26] > 1 pixels share a vector (16 / channels of them).
     cdef Py_ssize_t cin = op.i[3], oh = op.i[4], ow = op.i[5], cout = op.i[6]
     cdef Py_ssize_t ntaps = op.i[7] * op.i[8], sh = op.i[9], sw = op.i[10]
-    cdef Py_ssize_t hp = op.i[15], wp = op.i[16], coutp = op.i[25]
+    cdef Py_ssize_t hp = op.i[15], wp = op.i[16], coutp = op.i[25], per_vector = op.i[26]
     cdef Py_ssize_t rows = op.i[0] * oh, row = first_row, b, oy
+    cdef Py_ssize_t vectors = ow, pixel_step = sw * cin, out_step = cout, lanes = cout
     cdef ec_requant rq
     make_requant(op, &rq)
+    if per_vector > 1:
+        vectors = (ow + per_vector - 1) // per_vector
+        pixel_step, out_step, lanes = 16, 16, 16
     while row < rows:
         b = row // oh
         oy = row % oh
-        ec_depthwise_row_vnni(x + (b * hp + oy * sh) * wp * cin, ow, sw * cin,
-                              <const Py_ssize_t*>op.p[0], ntaps, <const int16_t*>op.p[7],
-                              <const int32_t*>op.p[1], cout, coutp, &rq, y + row * ow * cout)
+        ec_depthwise_row_vnni(x + (b * hp + oy * sh) * wp * cin, vectors, pixel_step, out_step,
+                              ow * cout, <const Py_ssize_t*>op.p[0], ntaps,
+                              <const int16_t*>op.p[7], <const int32_t*>op.p[1], lanes, coutp,
+                              &rq, y + row * ow * cout)
         row += row_step
 
 

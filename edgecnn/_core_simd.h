@@ -417,20 +417,27 @@ EC_VNNI_TARGET static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, in
     }
 }
 
-/* One row of depthwise output pixels, depth multiplier 1: for each pixel ox (its input
-   window starting at x + ox * pixel_step), acc[c] = bias[c] + sum over taps t of
-   x[tap_offset[t] + c] * w_t[c], requantized. Taps go in pairs, as int16 pairs in each
-   int32 lane (wpairs [ntaps/2][coutp][2], an odd last tap paired with zero weights), so one
-   VPDPWSSD adds two taps for 16 channels. Channel groups past cout read up to 15 bytes
-   beyond the pixel (the arena has slack; their weights are zero, their lanes not stored). */
-EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
-        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
-        const int16_t *wpairs, const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp,
-        const ec_requant *rq, int8_t *out) {
+/* One row of depthwise output pixels, depth multiplier 1: for each output vector ox (its
+   input window starting at x + ox * pixel_step), acc[c] = bias[c] + sum over taps t of
+   x[tap_offset[t] + c] * w_t[c], requantized, stored at out + ox * out_step + c (only the
+   first row_elements bytes of the row). Taps go in pairs, as int16 pairs in each int32
+   lane (wpairs [ntaps/2][coutp][2], an odd last tap paired with zero weights), so one
+   VPDPWSSD adds two taps for 16 lanes. A vector normally holds 16 channels of one pixel;
+   with fewer channels and stride 1 it holds several whole pixels (the caller passes the
+   weights repeated, pixel_step = out_step = 16), which the same arithmetic serves because
+   consecutive pixels' windows are consecutive bytes. Lanes past the data read up to 15
+   bytes beyond it (the arena has slack; nothing of theirs is stored). fixed_taps, when
+   not 0, is ntaps as a constant, so the tap loop unrolls. */
+EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, ptrdiff_t out_step, ptrdiff_t row_elements,
+        const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
+        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
+        int8_t *out) {
+    if (fixed_taps)
+        ntaps = fixed_taps;
     const ptrdiff_t npairs = (ntaps + 1) / 2;
     const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
     for (ptrdiff_t c = 0; c < cout; c += 16) {
-        const __mmask16 lanes = ec_lanes_below(cout - c);
         const __m512i b = _mm512_loadu_si512(bias + c);
         __m512i multiplier = b, left = b, right = b, lo = b, hi = b;
         __m512 scale = _mm512_setzero_ps(), flo = scale, fhi = scale;
@@ -448,6 +455,7 @@ EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
         const int8_t *pixel = x + c;
         for (ptrdiff_t ox = 0; ox < ow; ++ox, pixel += pixel_step) {
             __m512i acc = b;
+#pragma GCC unroll 16
             for (ptrdiff_t j = 0; j < npairs; ++j) {
                 const __m512i t0 = _mm512_cvtepi8_epi32(
                     _mm_loadu_si128((const __m128i *)(pixel + tap_offset[2 * j])));
@@ -461,9 +469,25 @@ EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
             const __m512i q = rq->mode == EC_OUT_FLOAT32
                 ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
                 : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
-            ec_store_bytes(out + ox * cout + c, lanes, q);
+            ptrdiff_t valid = row_elements - ox * out_step - c;
+            if (valid > cout - c)
+                valid = cout - c;
+            ec_store_bytes(out + ox * out_step + c, ec_lanes_below(valid), q);
         }
     }
+}
+
+EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, ptrdiff_t out_step, ptrdiff_t row_elements,
+        const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
+        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
+        int8_t *out) {
+    if (ntaps == 9)   /* 3x3, by far the most common */
+        ec_depthwise_row_body(9, x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps,
+                              wpairs, bias, cout, coutp, rq, out);
+    else
+        ec_depthwise_row_body(0, x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps,
+                              wpairs, bias, cout, coutp, rq, out);
 }
 #else
 #define EC_HAVE_VNNI_KERNELS 0
@@ -491,11 +515,11 @@ static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out, ptrd
     (void)a; (void)b; (void)out; (void)n; (void)q;
 }
 static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
-        const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
-        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
-        int8_t *out) {
-    (void)x; (void)ow; (void)pixel_step; (void)tap_offset; (void)ntaps; (void)wpairs;
-    (void)bias; (void)cout; (void)coutp; (void)rq; (void)out;
+        ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset,
+        ptrdiff_t ntaps, const int16_t *wpairs, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    (void)x; (void)ow; (void)pixel_step; (void)out_step; (void)row_elements; (void)tap_offset;
+    (void)ntaps; (void)wpairs; (void)bias; (void)cout; (void)coutp; (void)rq; (void)out;
 }
 #endif
 

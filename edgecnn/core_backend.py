@@ -230,24 +230,30 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
 
 def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry: list[int],
                             scratch: int, padded: bool) -> None:
-    """DEPTHWISE_CONV_2D with depth multiplier 1 on AVX-512: 16 channels per vector, tap
-    pairs as int16 (VPDPWSSD), the taps' offsets within a window computed here once."""
+    """DEPTHWISE_CONV_2D with depth multiplier 1 on AVX-512: 16 lanes per vector, tap
+    pairs as int16 (VPDPWSSD), the taps' offsets within a window computed here once. With
+    stride 1 and channels dividing 16, a vector holds 16 / channels whole pixels and every
+    per-channel array is repeated to match."""
     p = node.params
     kh, kw, cout = p.weights.shape
     cin, wp = geometry[3], geometry[16]
-    coutp = _round_up(cout, 16)
+    per_vector = 16 // cout if (p.stride[1] == 1 and cout < 16 and 16 % cout == 0) else 1
+    lanes = cout * per_vector
+    coutp = _round_up(lanes, 16)
     tap_offsets = np.array([(ky * p.dilation[0] * wp + kx * p.dilation[1]) * cin
                             for ky in range(kh) for kx in range(kw)], np.intp)
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     work = _work_bytes(node)
     pad_at = scratch + cm.threads * work if padded else -1
     ints = geometry + [1, scratch, work, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
-                                                       kh * kw), coutp]
-    requant = _pad_channels(_requant_arrays(p.requant, cout, split_shifts=True), coutp)
+                                                       kh * kw), coutp, per_vector]
+    requant = _requant_arrays(p.requant, cout, split_shifts=True)
     if len(requant) == 3:
         requant += [None, None]
-    arrays = [tap_offsets, *_pad_channels([bias], coutp), *requant,
-              _depthwise_tap_pairs(p.weights, channel_multiple=16)]
+    per_lane = [None if a is None else np.tile(a, per_vector) for a in [bias] + requant]
+    weights = np.tile(p.weights, (1, 1, per_vector))
+    arrays = [tap_offsets, *_pad_channels(per_lane, coutp),
+              _depthwise_tap_pairs(weights, channel_multiple=16)]
     cm.program.add("DWCONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
 
