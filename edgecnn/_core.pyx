@@ -973,8 +973,24 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         y[i] = <int8_t>clamp(total, act_min, act_max)
 
 
+cdef extern from *:
+    """
+    /* total[i] += x[i]: `restrict` lets the compiler vectorize the widening adds. */
+    static inline void edgecnn_accumulate_row(int32_t *restrict total, const int8_t *restrict x,
+                                              ptrdiff_t n) {
+        for (ptrdiff_t i = 0; i < n; ++i)
+            total[i] += x[i];
+    }
+    """
+    void accumulate_row "edgecnn_accumulate_row" (int32_t* total, const int8_t* x,
+                                                  Py_ssize_t n) noexcept nogil
+
+
 cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # Twin of reference/reduce.py; out_index maps each input element to its output.
+    # Twin of reference/reduce.py. The sums start at -in_zp * count where the result is
+    # requantized (the reference's sum of (x - in_zp)). Axes forming one block of the shape
+    # ([outer][reduced][inner], i[9..11]) sum whole rows; otherwise out_index (p[0]) maps
+    # each input element to its output.
     cdef Py_ssize_t in_size = op.i[0], out_size = op.i[1], count = op.i[2], i
     cdef int32_t in_zp = <int32_t>op.i[3], out_zp = <int32_t>op.i[4]
     cdef int32_t multiplier = <int32_t>op.i[5]
@@ -988,19 +1004,30 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef const int8_t* x = <const int8_t*>(arena + op.in0)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef int32_t v
+    cdef int32_t start = -in_zp * <int32_t>count if (requantize or float32) else 0
+    cdef Py_ssize_t outer = op.i[9], reduced = op.i[10], inner = op.i[11], o, r
     for i in range(out_size):
-        total[i] = 0
-    for i in range(in_size):
-        total[out_index[i]] += x[i]
+        total[i] = start
+    if outer > 0:
+        for o in range(outer):
+            for r in range(reduced):
+                accumulate_row(total + o * inner, x + (o * reduced + r) * inner, inner)
+    else:
+        for i in range(in_size):
+            total[out_index[i]] += x[i]
+    if requantize and not float32 and op.p[2] != NULL:
+        # one multiplier for every output, as arrays for the vectorized row loop
+        requantize_row_double(total, y, out_size, <const int32_t*>op.p[2],
+                              <const int32_t*>op.p[3], <const int32_t*>op.p[4], out_zp, -128, 127)
+        return
     for i in range(out_size):
         if float32:
             # Twin of reference.quant.requantize_float32 (XNNPACK's mean).
-            scaled = rintf(<float>(total[i] - in_zp * <int32_t>count) * scale)
+            scaled = rintf(<float>total[i] * scale)
             v = clamp(<int32_t>scaled + out_zp, -128, 127)
             y[i] = <int8_t>v
         elif requantize:
-            v = multiply_by_quantized_multiplier(total[i] - in_zp * <int32_t>count, multiplier,
-                                                 shift, ROUND_DOUBLE) + out_zp
+            v = multiply_by_quantized_multiplier(total[i], multiplier, shift, ROUND_DOUBLE) + out_zp
             y[i] = <int8_t>clamp(v, -128, 127)
         else:
             y[i] = <int8_t>(total[i] / <int32_t>count)
@@ -1156,6 +1183,8 @@ cdef class Program:
     cdef Py_ssize_t capacity
     cdef list keep_alive
     cdef readonly Py_ssize_t arena_size
+    cdef object bound_arena      # the array run() works in (kept alive here)
+    cdef uint8_t* bound_base
 
     def __cinit__(self, Py_ssize_t arena_size):
         self.capacity = 16
@@ -1223,6 +1252,25 @@ cdef class Program:
             for k in range(self.n_ops):
                 run_op(&self.ops[k], base)
 
+
+    def bind(self, arena):
+        """Work in this arena (a C-contiguous uint8 numpy array of at least arena_size
+        bytes) from now on: run() then needs no buffer lookup per call."""
+        cdef unsigned char[::1] view = arena
+        if view.shape[0] < self.arena_size:
+            raise ValueError(f"arena of {view.shape[0]} bytes, the plan needs {self.arena_size}")
+        self.bound_arena = arena   # a numpy array never moves its data while referenced
+        self.bound_base = <uint8_t*>&view[0]
+
+    def run(self):
+        """execute() on the bound arena (see bind)."""
+        cdef Py_ssize_t k
+        cdef uint8_t* base = self.bound_base
+        if base == NULL:
+            raise ValueError("no arena bound: call bind() first")
+        with nogil:
+            for k in range(self.n_ops):
+                run_op(&self.ops[k], base)
 
     def time_ops(self, unsigned char[::1] arena, int repeats):
         """Seconds per op (median of `repeats`), for profiling (`edgecnn bench --per-op`)."""

@@ -265,10 +265,10 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const ec_windows *w
                                  const int8_t *restrict w, const int32_t *restrict bias,
                                  ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq,
                                  void *out, ptrdiff_t out_stride) {
-    __m512i acc[8][4];
+    __m512i acc[8][8];
     const ptrdiff_t kq_per_tap = win->kq_per_tap;
     const ptrdiff_t group_stride = win->ntaps * kq_per_tap * 64;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int g = 0; g < nb; ++g) {
         const __m512i b = _mm512_loadu_si512(bias + oc0 + 16 * g);
 #pragma GCC unroll 8
@@ -281,21 +281,21 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const ec_windows *w
         for (int p = 0; p < mr; ++p)
             row[p] = win->base[p] + win->tap_offset[t];
         for (ptrdiff_t kq = 0; kq < kq_per_tap; ++kq) {
-            __m512i wv[4];
-#pragma GCC unroll 4
+            __m512i wv[8];
+#pragma GCC unroll 8
             for (int g = 0; g < nb; ++g)
                 wv[g] = _mm512_loadu_si512(w + g * group_stride + kq * 64);
 #pragma GCC unroll 8
             for (int p = 0; p < mr; ++p) {
                 const __m512i xv = _mm512_set1_epi32(ec_load_u32(row[p] + 4 * kq));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int g = 0; g < nb; ++g)
                     acc[p][g] = _mm512_dpbusd_epi32(acc[p][g], xv, wv[g]);
             }
         }
     }
     const ptrdiff_t pixels = win->pixels;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int g = 0; g < nb; ++g) {
         const ptrdiff_t oc = oc0 + 16 * g;
         const __mmask16 lanes = ec_lanes_below(cout - oc);
@@ -343,7 +343,7 @@ EC_VNNI_TILE(8, 2)
 EC_VNNI_TILE(8, 1)
 EC_VNNI_TILE(4, 2)
 EC_VNNI_TILE(4, 1)
-EC_VNNI_TILE(1, 4)
+EC_VNNI_TILE(1, 8)
 EC_VNNI_TILE(1, 1)
 
 /* out[p][oc] for the window's pixels (<= 8) and every output channel; bias and the
@@ -355,9 +355,9 @@ EC_VNNI_TARGET static void ec_gemm_vnni(const ec_windows *win, const int8_t *w,
     const ptrdiff_t groups = (cout + 15) / 16;
     const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
     ptrdiff_t g = 0;
-    if (win->pixels == 1) {      /* a fully connected row: four groups keep four chains busy */
-        for (; g + 4 <= groups; g += 4)
-            ec_vnni_tile_1x4(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
+    if (win->pixels == 1) {      /* a fully connected row: 8 groups keep 8 chains busy */
+        for (; g + 8 <= groups; g += 8)
+            ec_vnni_tile_1x8(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
         for (; g < groups; ++g)
             ec_vnni_tile_1x1(win, w + g * group_stride, bias, 16 * g, cout, rq, out, out_stride);
     } else if (win->pixels <= 4) {

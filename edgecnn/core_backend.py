@@ -75,6 +75,7 @@ class CompiledModel:
         for step, node in enumerate(qgraph.nodes):
             _compile_node(self, step, node)
         self.arena = np.zeros(self.plan.arena_size + READ_SLACK, dtype=np.uint8)
+        self.program.bind(self.arena)
         self._input_views = self._views(qgraph.inputs)
         self._output_views = self._views(qgraph.outputs)
         self._lock = threading.Lock()
@@ -85,8 +86,8 @@ class CompiledModel:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         with self._lock:
             for view, x in zip(self._input_views, inputs):
-                np.copyto(view, x)
-            self.program.execute(self.arena)
+                view[...] = x
+            self.program.run()
             return [view.copy() for view in self._output_views]
 
     def _views(self, tensors) -> list[np.ndarray]:
@@ -517,9 +518,20 @@ def _compile_mean(cm: CompiledModel, step: int, node: QNode) -> None:
     out_index = np.broadcast_to(np.arange(out_size, dtype=np.int32).reshape(kept), x.shape)
     ints = [int(np.prod(x.shape)), out_size, p.count, p.input_zero_point, p.output_zero_point,
             p.multiplier, p.shift, int(p.requantize), int(p.rounding == "float32")]
+    axes = sorted({a % len(x.shape) for a in p.axes})
+    if axes and axes == list(range(axes[0], axes[-1] + 1)):   # a contiguous block: plain row sums
+        ints += [int(np.prod(x.shape[:axes[0]])), int(np.prod(x.shape[axes[0]:axes[-1] + 1])),
+                 int(np.prod(x.shape[axes[-1] + 1:]))]
+    else:
+        ints += [0, 0, 0]
+    row_arrays = [None, None, None]
+    if p.requantize and p.rounding == "double":
+        row_arrays = [np.full(out_size, p.multiplier, np.int32),
+                      np.full(out_size, max(p.shift, 0), np.int32),
+                      np.full(out_size, max(-p.shift, 0), np.int32)]
     cm.program.add("MEAN", x_off, -1, y_off, cm.plan.scratch_offsets[step], ints,
                    [np.ascontiguousarray(out_index).reshape(-1),
-                    np.array([p.float_scale], np.float32)])
+                    np.array([p.float_scale], np.float32)] + row_arrays)
 
 
 def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:

@@ -311,3 +311,32 @@ def test_core_equals_reference_on_random_add(shape, broadcast, activation, profi
     with instruction_set(isa):
         got = model.run(xs, backend="core")
     assert_bitexact(got, model.run(xs, backend="reference"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=4), st.data(), st.booleans(),
+       st.booleans(), st.sampled_from(["tflm", "litert-ref", "xnnpack"]),
+       st.integers(0, 2**32 - 1), st.sampled_from(ISAS))
+def test_core_equals_reference_on_random_mean(shape, data, keep_dims, same_quantization,
+                                              profile, seed, isa):
+    """MEAN over any set of axes: a contiguous block of axes takes the row-sum path, any
+    other set the index map; requantized or not (same input and output quantization)."""
+    rng = np.random.default_rng(seed)
+    rank = len(shape)
+    axes = sorted(data.draw(st.sets(st.integers(0, rank - 1), min_size=1, max_size=rank)))
+    out_shape = tuple(1 if k in axes else d for k, d in enumerate(shape)) if keep_dims else \
+        tuple(d for k, d in enumerate(shape) if k not in axes)
+    x_q = (float(rng.uniform(0.01, 0.2)), int(rng.integers(-128, 128)))
+    y_q = x_q if same_quantization else (float(rng.uniform(0.01, 0.2)),
+                                         int(rng.integers(-128, 128)))
+    mb = ModelBuilder()
+    x = mb.tensor(tuple(shape), scale=x_q[0], zero_point=x_q[1])
+    a = mb.tensor((len(axes),), "int32", data=np.array(axes, np.int32))
+    y = mb.tensor(out_shape, scale=y_q[0], zero_point=y_q[1])
+    mb.op("MEAN", [x, a], [y], keep_dims=keep_dims)
+    mb.inputs, mb.outputs = [x], [y]
+    with instruction_set(isa):
+        model = edgecnn.load(mb.build(), profile=profile)
+        xs = random_input(model.inputs[0], rng)
+        got = model.run(xs, backend="core")
+    assert_bitexact(got, model.run(xs, backend="reference"), f"axes {axes} of {shape}")
