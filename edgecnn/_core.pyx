@@ -546,14 +546,14 @@ cdef extern from *:
     /* acc[p][oc] += sum_k x_p[k] * w[k][oc] for a block of up to 4 pixels.
 
        Weights come in pairs along k, as int16: wpairs[(k/2) * coutp + oc][k % 2]
-       (coutp = output channels rounded up to 4, depth rounded up to even, the
+       (coutp = output channels rounded up to 8, depth rounded up to even, the
        padding zero). Each pixel's inputs come the same way, two int16 in one
        int32: xpairs[p][k/2]. With SSE2, one _mm_madd_epi16 then computes
        x[k] * w[k][oc] + x[k+1] * w[k+1][oc] for four channels at once, exactly
        in int32: every product fits in int16 * int16, and the accumulator's
        range was checked at lowering. Written in C for the intrinsics and for
        `restrict` (int8 pointers may alias anything as far as C knows). */
-    static inline void edgecnn_accumulate_pixels(int32_t *restrict acc,
+    static inline void edgecnn_accumulate_pixels_portable(int32_t *restrict acc,
                                                  const int32_t *restrict xpairs,
                                                  ptrdiff_t pixels,
                                                  const int16_t *restrict wpairs,
@@ -592,6 +592,49 @@ cdef extern from *:
             }
         }
     #endif
+    }
+
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #include <immintrin.h>
+    /* The same with AVX2: eight output channels per _mm256_madd_epi16 (coutp % 8 == 0). */
+    __attribute__((target("avx2")))
+    static void edgecnn_accumulate_pixels_avx2(int32_t *restrict acc,
+                                               const int32_t *restrict xpairs, ptrdiff_t pixels,
+                                               const int16_t *restrict wpairs, ptrdiff_t kpairs,
+                                               ptrdiff_t coutp) {
+        for (ptrdiff_t oc = 0; oc < coutp; oc += 8) {
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(acc + oc));
+            __m256i a1 = pixels > 1 ? _mm256_loadu_si256((const __m256i *)(acc + coutp + oc)) : a0;
+            __m256i a2 = pixels > 2 ? _mm256_loadu_si256((const __m256i *)(acc + 2 * coutp + oc)) : a0;
+            __m256i a3 = pixels > 3 ? _mm256_loadu_si256((const __m256i *)(acc + 3 * coutp + oc)) : a0;
+            const int16_t *w = wpairs + 2 * oc;
+            for (ptrdiff_t kp = 0; kp < kpairs; ++kp, w += 2 * coutp) {
+                const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[kp])));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[kpairs + kp])));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[2 * kpairs + kp])));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[3 * kpairs + kp])));
+            }
+            _mm256_storeu_si256((__m256i *)(acc + oc), a0);
+            if (pixels > 1) _mm256_storeu_si256((__m256i *)(acc + coutp + oc), a1);
+            if (pixels > 2) _mm256_storeu_si256((__m256i *)(acc + 2 * coutp + oc), a2);
+            if (pixels > 3) _mm256_storeu_si256((__m256i *)(acc + 3 * coutp + oc), a3);
+        }
+    }
+    #endif
+
+    static inline void edgecnn_accumulate_pixels(int32_t *restrict acc,
+                                                 const int32_t *restrict xpairs,
+                                                 ptrdiff_t pixels,
+                                                 const int16_t *restrict wpairs,
+                                                 ptrdiff_t kpairs, ptrdiff_t coutp) {
+    #if defined(__GNUC__) && defined(__x86_64__)
+        if (coutp % 8 == 0 && ec_isa() >= EC_ISA_AVX2) {
+            edgecnn_accumulate_pixels_avx2(acc, xpairs, pixels, wpairs, kpairs, coutp);
+            return;
+        }
+    #endif
+        edgecnn_accumulate_pixels_portable(acc, xpairs, pixels, wpairs, kpairs, coutp);
     }
 
     /* Two consecutive int8 inputs as the int16 pair the kernel above reads. */
