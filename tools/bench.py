@@ -199,7 +199,8 @@ def main(args: argparse.Namespace) -> int:
             if all(anchor in r["median_ms"] for r in reports):
                 ratio = np.exp(np.mean([np.log(c / r["median_ms"][anchor])
                                         for c, r in zip(core, reports)]))
-                print(f"geometric mean, edgecnn core / {anchor}: {ratio:.2f}x")
+                print(f"geometric mean, edgecnn core / {anchor}: {ratio:.2f}x "
+                      f"({'slower' if ratio > 1 else 'faster'}: {max(ratio, 1 / ratio):.1f}x)")
     return 0
 
 
