@@ -1,4 +1,5 @@
-/* SIMD kernels of the Cython core (edgecnn/_core.pyx), chosen at run time.
+/* The C kernels of the Cython core (edgecnn/_core.pyx): the loops that want intrinsics or
+   `restrict` (int8 pointers may alias anything as far as C knows), chosen at run time.
 
    The extension is compiled for baseline x86-64 (or whatever the target's
    default is), so every function here that uses a newer instruction set
@@ -21,6 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX512_VNNI = 2 };
 
@@ -95,8 +102,325 @@ static int ec_set_isa(int level) {
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------
+   Kernels for every CPU: portable C, SSE2 where the target has it (baseline x86-64), AVX2
+   variants chosen at run time.
+   ------------------------------------------------------------------------------------ */
+
+/* out[c] = clamp(MBQM(acc[c], multiplier[c], shift[c]) + zero_point) for a row of
+   channels, double rounding, in the branch-free form of the same arithmetic:
+   SRDHM(a, m) = floor((a * m + 2^30) / 2^31) = (a * m + 2^30) >> 31 (the saturating
+   case INT32_MIN * INT32_MIN cannot occur: multipliers are positive), and
+   RoundingDivideByPOT(v, r) = (v + 2^(r-1) - (v < 0)) >> r for r > 0 (ties away
+   from zero). `left` and `right` are max(shift, 0) and max(-shift, 0). */
+static inline void edgecnn_requantize_row_double_scalar(const int32_t *restrict acc,
+        int8_t *restrict out, ptrdiff_t n, const int32_t *restrict multiplier,
+        const int32_t *restrict left, const int32_t *restrict right,
+        int32_t zero_point, int32_t lo, int32_t hi) {
+    for (ptrdiff_t c = 0; c < n; ++c) {
+        const int32_t shifted = (int32_t)((uint32_t)acc[c] << left[c]);
+        int32_t v = (int32_t)(((int64_t)shifted * multiplier[c] + ((int64_t)1 << 30)) >> 31);
+        const int32_t r = right[c];
+        if (r > 0)
+            v = (int32_t)(((int64_t)v + ((int64_t)1 << (r - 1)) - (v < 0)) >> r);
+        /* clamp before adding the zero point: v + zero_point could overflow int32 */
+        v = v < lo - zero_point ? lo - zero_point : (v > hi - zero_point ? hi - zero_point : v);
+        out[c] = (int8_t)(v + zero_point);
+    }
+}
+
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+/* The same, eight channels at a time with AVX2 (chosen at run time, the module itself
+   is built for baseline x86-64): 32x32->64-bit products for even and odd lanes,
+   + 2^30, >> 31 (the low 32 bits are SRDHM's result), then RoundingDivideByPOT in
+   gemmlowp's form (v >> r) + ((v & mask) > (mask >> 1) + (v < 0)) with per-lane shifts,
+   which never overflows. */
+__attribute__((target("avx2")))
+static void edgecnn_requantize_row_double_avx2(const int32_t *restrict acc,
+        int8_t *restrict out, ptrdiff_t n, const int32_t *restrict multiplier,
+        const int32_t *restrict left, const int32_t *restrict right,
+        int32_t zero_point, int32_t lo, int32_t hi) {
+    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i vlo = _mm256_set1_epi32(lo - zero_point);
+    const __m256i vhi = _mm256_set1_epi32(hi - zero_point);
+    const __m256i vzp = _mm256_set1_epi32(zero_point);
+    ptrdiff_t c = 0;
+    int32_t tmp[8];
+    for (; c + 8 <= n; c += 8) {
+        const __m256i x = _mm256_sllv_epi32(_mm256_loadu_si256((const __m256i *)(acc + c)),
+                                            _mm256_loadu_si256((const __m256i *)(left + c)));
+        const __m256i m = _mm256_loadu_si256((const __m256i *)(multiplier + c));
+        const __m256i r = _mm256_loadu_si256((const __m256i *)(right + c));
+        const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 31);
+        const __m256i odd = _mm256_srli_epi64(_mm256_add_epi64(
+            _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge), 31);
+        const __m256i v = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+        const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r), one);
+        const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1),
+                                                   _mm256_srli_epi32(v, 31));
+        const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(v, mask), threshold);
+        __m256i q = _mm256_sub_epi32(_mm256_srav_epi32(v, r), up);  /* up is -1 or 0 */
+        q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, vlo), vhi), vzp);
+        _mm256_storeu_si256((__m256i *)tmp, q);
+        for (int k = 0; k < 8; ++k)
+            out[c + k] = (int8_t)tmp[k];
+    }
+    edgecnn_requantize_row_double_scalar(acc + c, out + c, n - c, multiplier + c, left + c,
+                                         right + c, zero_point, lo, hi);
+}
+
+#endif
+
+static inline void edgecnn_requantize_row_double(const int32_t *restrict acc,
+        int8_t *restrict out, ptrdiff_t n, const int32_t *restrict multiplier,
+        const int32_t *restrict left, const int32_t *restrict right,
+        int32_t zero_point, int32_t lo, int32_t hi) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (n >= 8 && ec_isa() >= EC_ISA_AVX2) {
+        edgecnn_requantize_row_double_avx2(acc, out, n, multiplier, left, right,
+                                           zero_point, lo, hi);
+        return;
+    }
+#endif
+    edgecnn_requantize_row_double_scalar(acc, out, n, multiplier, left, right,
+                                         zero_point, lo, hi)
+;
+}
+
+/* Double-rounding MBQM for shift <= 0 with a positive multiplier, branch-free:
+   see edgecnn_requantize_row_double. */
+static inline int32_t edgecnn_mbqm_right(int32_t x, int32_t multiplier, int32_t right) {
+    int32_t v = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+    if (right > 0)
+        v = (int32_t)(((int64_t)v + ((int64_t)1 << (right - 1)) - (v < 0)) >> right);
+    return v;
+}
+/* ADD of two same-shape int8 rows (add_common.cc), double rounding. */
+static inline void edgecnn_add_row_double(const int8_t *restrict a, const int8_t *restrict b,
+        int8_t *restrict out, ptrdiff_t n, int32_t zp1, int32_t zp2, int32_t out_zp,
+        int32_t left_shift, int32_t m1, int32_t r1, int32_t m2, int32_t r2, int32_t mo,
+        int32_t ro, int32_t lo, int32_t hi) {
+    for (ptrdiff_t i = 0; i < n; ++i) {
+        const int32_t va = edgecnn_mbqm_right((a[i] - zp1) * (1 << left_shift), m1, r1);
+        const int32_t vb = edgecnn_mbqm_right((b[i] - zp2) * (1 << left_shift), m2, r2);
+        const int32_t v = edgecnn_mbqm_right(va + vb, mo, ro) + out_zp;
+        out[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}
+
+/* One depthwise output pixel, depth multiplier 1: acc[c] = bias[c] + sum over taps
+   t of x_t[c] * w_t[c]. Taps go in pairs: wpairs[j][c] holds (w_2j[c], w_2j+1[c])
+   as int16 (an odd last tap is paired with zero weights), so with SSE2 one
+   _mm_madd_epi16 adds two taps' products for four channels, exactly in int32.
+   coutp is the channel count rounded up to 8; the bytes read past the last
+   channel meet zero weights (the arena has slack for those reads). */
+static inline void edgecnn_depthwise_pixel(int32_t *restrict acc,
+        const int8_t *const *taps, ptrdiff_t ntaps, const int16_t *restrict wpairs,
+        const int32_t *restrict bias, ptrdiff_t coutp) {
+    const ptrdiff_t npairs = (ntaps + 1) / 2;
+#if defined(__SSE2__)
+    for (ptrdiff_t c = 0; c < coutp; c += 8) {
+        __m128i lo = _mm_loadu_si128((const __m128i *)(bias + c));
+        __m128i hi = _mm_loadu_si128((const __m128i *)(bias + c + 4));
+        for (ptrdiff_t j = 0; j < npairs; ++j) {
+            const int8_t *x0 = taps[2 * j];
+            const int8_t *x1 = 2 * j + 1 < ntaps ? taps[2 * j + 1] : x0;
+            const __m128i a = _mm_loadl_epi64((const __m128i *)(x0 + c));
+            const __m128i b = _mm_loadl_epi64((const __m128i *)(x1 + c));
+            const __m128i a16 = _mm_srai_epi16(_mm_unpacklo_epi8(a, a), 8);
+            const __m128i b16 = _mm_srai_epi16(_mm_unpacklo_epi8(b, b), 8);
+            const int16_t *w = wpairs + (j * coutp + c) * 2;
+            lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(a16, b16),
+                                                  _mm_loadu_si128((const __m128i *)w)));
+            hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(a16, b16),
+                                                  _mm_loadu_si128((const __m128i *)(w + 8))));
+        }
+        _mm_storeu_si128((__m128i *)(acc + c), lo);
+        _mm_storeu_si128((__m128i *)(acc + c + 4), hi);
+    }
+#else
+    for (ptrdiff_t c = 0; c < coutp; ++c)
+        acc[c] = bias[c];
+    for (ptrdiff_t j = 0; j < npairs; ++j) {
+        const int8_t *x0 = taps[2 * j];
+        const int8_t *x1 = 2 * j + 1 < ntaps ? taps[2 * j + 1] : x0;
+        const int16_t *w = wpairs + j * coutp * 2;
+        for (ptrdiff_t c = 0; c < coutp; ++c)
+            acc[c] += (int32_t)x0[c] * w[2 * c] + (int32_t)x1[c] * w[2 * c + 1];
+    }
+#endif
+}
+
+/* acc[o] = bias[o] + sum_i x[i] * w[o][i] for every output of one FC row, with int8
+   weights (half the memory traffic of the int16 pairs the convolution GEMM reads: an
+   FC touches each weight once per inference). AVX2, chosen at run time, multiplies 16
+   sign-extended pairs per _mm256_madd_epi16; the portable loop is the same sum. */
+static void edgecnn_fc_row_scalar(int32_t *restrict acc, const int8_t *restrict x,
+                                  const int8_t *restrict w, const int32_t *restrict bias,
+                                  ptrdiff_t out_f, ptrdiff_t in_f) {
+    for (ptrdiff_t o = 0; o < out_f; ++o) {
+        const int8_t *restrict wo = w + o * in_f;
+        int32_t sum = 0;
+        for (ptrdiff_t i = 0; i < in_f; ++i)
+            sum += (int16_t)(x[i] * wo[i]);
+        acc[o] = bias[o] + sum;
+    }
+}
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2")))
+static void edgecnn_fc_row_avx2(int32_t *restrict acc, const int8_t *restrict x,
+                                const int8_t *restrict w, const int32_t *restrict bias,
+                                ptrdiff_t out_f, ptrdiff_t in_f) {
+    const ptrdiff_t vector_end = in_f & ~(ptrdiff_t)15;
+    for (ptrdiff_t o = 0; o < out_f; ++o) {
+        const int8_t *restrict wo = w + o * in_f;
+        __m256i sum8 = _mm256_setzero_si256();
+        for (ptrdiff_t i = 0; i < vector_end; i += 16) {
+            const __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + i)));
+            const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wo + i)));
+            sum8 = _mm256_add_epi32(sum8, _mm256_madd_epi16(xv, wv));
+        }
+        __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(sum8),
+                                     _mm256_extracti128_si256(sum8, 1));
+        sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0x4E));
+        sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0xB1));
+        int32_t sum = _mm_cvtsi128_si32(sum4);
+        for (ptrdiff_t i = vector_end; i < in_f; ++i)
+            sum += (int16_t)(x[i] * wo[i]);
+        acc[o] = bias[o] + sum;
+    }
+}
+#endif
+static inline void edgecnn_fc_row(int32_t *restrict acc, const int8_t *restrict x,
+                                  const int8_t *restrict w, const int32_t *restrict bias,
+                                  ptrdiff_t out_f, ptrdiff_t in_f) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (in_f >= 16 && ec_isa() >= EC_ISA_AVX2) {
+        edgecnn_fc_row_avx2(acc, x, w, bias, out_f, in_f);
+        return;
+    }
+#endif
+    edgecnn_fc_row_scalar(acc, x, w, bias, out_f, in_f);
+}
+
+/* acc[p][oc] += sum_k x_p[k] * w[k][oc] for a block of up to 4 pixels.
+
+   Weights come in pairs along k, as int16: wpairs[(k/2) * coutp + oc][k % 2]
+   (coutp = output channels rounded up to 8, depth rounded up to even, the
+   padding zero). Each pixel's inputs come the same way, two int16 in one
+   int32: xpairs[p][k/2]. With SSE2, one _mm_madd_epi16 then computes
+   x[k] * w[k][oc] + x[k+1] * w[k+1][oc] for four channels at once, exactly
+   in int32: every product fits in int16 * int16, and the accumulator's
+   range was checked at lowering. Written in C for the intrinsics and for
+   `restrict` (int8 pointers may alias anything as far as C knows). */
+static inline void edgecnn_accumulate_pixels_portable(int32_t *restrict acc,
+                                             const int32_t *restrict xpairs,
+                                             ptrdiff_t pixels,
+                                             const int16_t *restrict wpairs,
+                                             ptrdiff_t kpairs, ptrdiff_t coutp) {
+#if defined(__SSE2__)
+    for (ptrdiff_t oc = 0; oc < coutp; oc += 4) {
+        __m128i a0 = _mm_loadu_si128((const __m128i *)(acc + oc));
+        __m128i a1 = pixels > 1 ? _mm_loadu_si128((const __m128i *)(acc + coutp + oc)) : a0;
+        __m128i a2 = pixels > 2 ? _mm_loadu_si128((const __m128i *)(acc + 2 * coutp + oc)) : a0;
+        __m128i a3 = pixels > 3 ? _mm_loadu_si128((const __m128i *)(acc + 3 * coutp + oc)) : a0;
+        const int16_t *w = wpairs + 2 * oc;
+        for (ptrdiff_t kp = 0; kp < kpairs; ++kp, w += 2 * coutp) {
+            const __m128i wv = _mm_loadu_si128((const __m128i *)w);
+            a0 = _mm_add_epi32(a0, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[kp])));
+            if (pixels > 1)
+                a1 = _mm_add_epi32(a1, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[kpairs + kp])));
+            if (pixels > 2)
+                a2 = _mm_add_epi32(a2, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[2 * kpairs + kp])));
+            if (pixels > 3)
+                a3 = _mm_add_epi32(a3, _mm_madd_epi16(wv, _mm_set1_epi32(xpairs[3 * kpairs + kp])));
+        }
+        _mm_storeu_si128((__m128i *)(acc + oc), a0);
+        if (pixels > 1) _mm_storeu_si128((__m128i *)(acc + coutp + oc), a1);
+        if (pixels > 2) _mm_storeu_si128((__m128i *)(acc + 2 * coutp + oc), a2);
+        if (pixels > 3) _mm_storeu_si128((__m128i *)(acc + 3 * coutp + oc), a3);
+    }
+#else
+    for (ptrdiff_t p = 0; p < pixels; ++p) {
+        int32_t *restrict acc_p = acc + p * coutp;
+        for (ptrdiff_t kp = 0; kp < kpairs; ++kp) {
+            const int32_t pair = xpairs[p * kpairs + kp];
+            const int16_t x0 = (int16_t)(pair & 0xFFFF), x1 = (int16_t)(pair >> 16);
+            const int16_t *restrict w = wpairs + 2 * kp * coutp;
+            for (ptrdiff_t oc = 0; oc < coutp; ++oc)
+                acc_p[oc] += (int32_t)x0 * w[2 * oc] + (int32_t)x1 * w[2 * oc + 1];
+        }
+    }
+#endif
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+/* The same with AVX2: eight output channels per _mm256_madd_epi16 (coutp % 8 == 0). */
+__attribute__((target("avx2")))
+static void edgecnn_accumulate_pixels_avx2(int32_t *restrict acc,
+                                           const int32_t *restrict xpairs, ptrdiff_t pixels,
+                                           const int16_t *restrict wpairs, ptrdiff_t kpairs,
+                                           ptrdiff_t coutp) {
+    for (ptrdiff_t oc = 0; oc < coutp; oc += 8) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(acc + oc));
+        __m256i a1 = pixels > 1 ? _mm256_loadu_si256((const __m256i *)(acc + coutp + oc)) : a0;
+        __m256i a2 = pixels > 2 ? _mm256_loadu_si256((const __m256i *)(acc + 2 * coutp + oc)) : a0;
+        __m256i a3 = pixels > 3 ? _mm256_loadu_si256((const __m256i *)(acc + 3 * coutp + oc)) : a0;
+        const int16_t *w = wpairs + 2 * oc;
+        for (ptrdiff_t kp = 0; kp < kpairs; ++kp, w += 2 * coutp) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[kp])));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[kpairs + kp])));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[2 * kpairs + kp])));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(wv, _mm256_set1_epi32(xpairs[3 * kpairs + kp])));
+        }
+        _mm256_storeu_si256((__m256i *)(acc + oc), a0);
+        if (pixels > 1) _mm256_storeu_si256((__m256i *)(acc + coutp + oc), a1);
+        if (pixels > 2) _mm256_storeu_si256((__m256i *)(acc + 2 * coutp + oc), a2);
+        if (pixels > 3) _mm256_storeu_si256((__m256i *)(acc + 3 * coutp + oc), a3);
+    }
+}
+#endif
+
+static inline void edgecnn_accumulate_pixels(int32_t *restrict acc,
+                                             const int32_t *restrict xpairs,
+                                             ptrdiff_t pixels,
+                                             const int16_t *restrict wpairs,
+                                             ptrdiff_t kpairs, ptrdiff_t coutp) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (coutp % 8 == 0 && ec_isa() >= EC_ISA_AVX2) {
+        edgecnn_accumulate_pixels_avx2(acc, xpairs, pixels, wpairs, kpairs, coutp);
+        return;
+    }
+#endif
+    edgecnn_accumulate_pixels_portable(acc, xpairs, pixels, wpairs, kpairs, coutp);
+}
+
+/* Two consecutive int8 inputs as the int16 pair the kernel above reads. */
+static inline void edgecnn_pack_pairs(int32_t *restrict out, const int8_t *restrict x,
+                                      ptrdiff_t depth) {
+    ptrdiff_t k;
+    for (k = 0; k + 1 < depth; k += 2)
+        out[k / 2] = (int32_t)((uint32_t)(uint16_t)(int16_t)x[k] |
+                               ((uint32_t)(uint16_t)(int16_t)x[k + 1] << 16));
+    if (k < depth)
+        out[k / 2] = (int32_t)(uint32_t)(uint16_t)(int16_t)x[k];
+}
+
+/* total[i] += x[i]: `restrict` lets the compiler vectorize the widening adds. */
+static inline void edgecnn_accumulate_row(int32_t *restrict total, const int8_t *restrict x,
+                                          ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; ++i)
+        total[i] += x[i];
+}
+
+
+/* ------------------------------------------------------------------------------------
+   AVX-512 VNNI kernels (chosen at run time; see the top of this file).
+   ------------------------------------------------------------------------------------ */
+
+#if defined(__GNUC__) && defined(__x86_64__)
 #define EC_HAVE_VNNI_KERNELS 1
 #define EC_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define EC_VNNI_INLINE static inline __attribute__((always_inline)) EC_VNNI_TARGET
@@ -492,10 +816,6 @@ EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
 #else
 #define EC_HAVE_VNNI_KERNELS 0
 /* Never called: core_backend only compiles VNNI ops when ec_isa() reports them. */
-static void ec_copy_flip_vnni(uint8_t *dst, const int8_t *src, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; ++i)
-        dst[i] = (uint8_t)(src[i] ^ 0x80);
-}
 static void ec_gemm_vnni(const ec_windows *win, const int8_t *w, const int32_t *bias,
                          ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride) {
     (void)win; (void)w; (void)bias; (void)cout; (void)rq; (void)out; (void)out_stride;
