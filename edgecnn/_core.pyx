@@ -3,7 +3,7 @@
 
 A model is compiled once (edgecnn/core_backend.py) into a Program: a flat
 array of OpDesc records whose tensors are byte offsets into one arena laid
-out by the planner. `Program.execute(arena)` runs every op in one call,
+out by the planner. `Program.run()` runs every op in one call,
 without the GIL. Each arithmetic helper is the twin of the function of the
 same name in reference/quant.py; each kernel the twin of the reference
 kernel named in its comment.
@@ -16,6 +16,11 @@ input zero point (exactly TFLite's "padding behaves as the zero point").
 Signed int32 overflow in the dot products wraps (-fwrapv): the final
 accumulator is exact because the true value fits in int32 (lowering checks
 the bound), and wrap-around arithmetic is exact modulo 2^32.
+
+The inner loops that want intrinsics or `restrict` are C, in _core_simd.h,
+picked at run time by instruction set (baseline, AVX2, AVX-512 VNNI; see
+set_isa). An op whose weight layout depends on it (CONV_VNNI, DWCONV_VNNI)
+is chosen when the model is compiled.
 """
 
 from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
