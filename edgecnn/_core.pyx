@@ -205,13 +205,14 @@ cdef inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multipli
 
 
 cdef inline int32_t requantize_float(int32_t acc, double real_scale) noexcept nogil:
-    # Twin of reference.quant.requantize_float: round half away from zero in double.
+    # Twin of reference.quant.requantize_float: round half away from zero in double,
+    # saturated to int32.
     cdef double scaled = c_round(<double>acc * real_scale)
-    if scaled > 4.0e18:
-        scaled = 4.0e18
-    elif scaled < -4.0e18:
-        scaled = -4.0e18
-    return <int32_t><uint32_t><int64_t>scaled
+    if scaled > 2147483647.0:
+        return 2147483647
+    if scaled < -2147483648.0:
+        return -2147483647 - 1
+    return <int32_t>scaled
 
 
 cdef inline int32_t requantize_channel(int32_t acc, const OpDesc* op, Py_ssize_t c) noexcept nogil:
@@ -256,11 +257,18 @@ cdef inline void requantize_row(const OpDesc* op, const int32_t* acc, int8_t* ou
                               <const int32_t*>op.p[6], zero_point, lo, hi)
         return
     for c in range(n):
-        out[c] = <int8_t>clamp(requantize_channel(acc[c], op, c) + zero_point, lo, hi)
+        out[c] = <int8_t>offset_and_clamp(requantize_channel(acc[c], op, c), zero_point, lo, hi)
 
 
 cdef inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
+
+
+cdef inline int32_t offset_and_clamp(int32_t v, int32_t zero_point, int32_t lo,
+                                     int32_t hi) noexcept nogil:
+    # Twin of reference.quant.clamp_to_output: clamp(v + zero_point, lo, hi) without the
+    # int32 overflow of v + zero_point (the reference adds in int64).
+    return clamp(v, lo - zero_point, hi - zero_point) + zero_point
 
 
 cdef inline int32_t fp_add(int32_t a, int32_t b) noexcept nogil:
@@ -688,8 +696,8 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         ib = b_index[i] if b_index != NULL else i
         va = multiply_by_quantized_multiplier((a[ia] - zp1) * (1 << left_shift), m1, s1, op.rounding)
         vb = multiply_by_quantized_multiplier((b[ib] - zp2) * (1 << left_shift), m2, s2, op.rounding)
-        total = multiply_by_quantized_multiplier(va + vb, mo, so, op.rounding) + out_zp
-        y[i] = <int8_t>clamp(total, act_min, act_max)
+        total = multiply_by_quantized_multiplier(va + vb, mo, so, op.rounding)
+        y[i] = <int8_t>offset_and_clamp(total, out_zp, act_min, act_max)
 
 
 cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
@@ -729,12 +737,14 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
     for i in range(out_size):
         if float32:
             # Twin of reference.quant.requantize_float32 (XNNPACK's mean).
+            # (clamped as a float first: the int32 conversion of a larger one is undefined)
             scaled = rintf(<float>total[i] * scale)
-            v = clamp(<int32_t>scaled + out_zp, -128, 127)
-            y[i] = <int8_t>v
+            scaled = <float>(-128 - out_zp) if scaled < -128 - out_zp else scaled
+            scaled = <float>(127 - out_zp) if scaled > 127 - out_zp else scaled
+            y[i] = <int8_t>(<int32_t>scaled + out_zp)
         elif requantize:
-            v = multiply_by_quantized_multiplier(total[i], multiplier, shift, ROUND_DOUBLE) + out_zp
-            y[i] = <int8_t>clamp(v, -128, 127)
+            v = multiply_by_quantized_multiplier(total[i], multiplier, shift, ROUND_DOUBLE)
+            y[i] = <int8_t>offset_and_clamp(v, out_zp, -128, 127)
         else:
             y[i] = <int8_t>(total[i] / <int32_t>count)
 

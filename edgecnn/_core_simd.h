@@ -204,8 +204,9 @@ static inline void edgecnn_add_row_double(const int8_t *restrict a, const int8_t
     for (ptrdiff_t i = 0; i < n; ++i) {
         const int32_t va = edgecnn_mbqm_right((a[i] - zp1) * (1 << left_shift), m1, r1);
         const int32_t vb = edgecnn_mbqm_right((b[i] - zp2) * (1 << left_shift), m2, r2);
-        const int32_t v = edgecnn_mbqm_right(va + vb, mo, ro) + out_zp;
-        out[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+        const int32_t v = edgecnn_mbqm_right(va + vb, mo, ro);   /* clamp, then offset */
+        out[i] = (int8_t)((v < lo - out_zp ? lo - out_zp : (v > hi - out_zp ? hi - out_zp : v))
+                          + out_zp);
     }
 }
 

@@ -232,18 +232,23 @@ def requantize_float(acc, real_scale) -> np.ndarray:
     LiteRT's reference FULLY_CONNECTED (internal/reference/integer_ops/
     fully_connected.h, float-scale overload) scales the accumulator by
     input_scale * weight_scale / output_scale in floating point.
+
+    Beyond the int32 range LiteRT's static_cast<int32_t> is undefined behaviour
+    (x86 gives INT32_MIN, ARM saturates); edgecnn saturates, as for QUANTIZE.
     """
     scaled = _as_int64(acc).astype(np.float64) * np.asarray(real_scale, dtype=np.float64)
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-    return wrap_int32(np.clip(rounded, -2.0**62, 2.0**62).astype(np.int64))
+    return np.clip(rounded, INT32_MIN, INT32_MAX).astype(np.int64)
 
 
 def requantize_float32(acc, scale) -> np.ndarray:
     """rint(float(acc) * scale) in float32, ties to even: XNNPACK's fp32 requantization
-    (the accumulator converted to float32, one float32 multiply, round to nearest even)."""
+    (the accumulator converted to float32, one float32 multiply, round to nearest even).
+    XNNPACK clamps the float to the output range before converting it, so values beyond
+    int32 saturate."""
     product = _as_int64(acc).astype(np.float32) * np.asarray(scale, dtype=np.float32)
     rounded = np.rint(product).astype(np.float64)
-    return wrap_int32(np.clip(rounded, -2.0**62, 2.0**62).astype(np.int64))
+    return np.clip(rounded, INT32_MIN, INT32_MAX).astype(np.int64)
 
 
 def clamp_to_output(requantized, zero_point: int, act_min: int, act_max: int,

@@ -8,6 +8,8 @@ rounding ties, the cases that separate the rounding rules:
 The modelbuilder writes the files; the oracles judge them.
 """
 
+import platform
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,66 @@ def test_quantize_rounds_like_std_round_even_just_below_one_half():
         for backend in ("reference", "core"):
             assert_bitexact(model.run(values, backend=backend), want, f"{backend} vs {oracle}")
     assert model.run(values)[0, 0] == 0
+
+
+# -- requantized values beyond int32 -------------------------------------------------------
+# Accumulators near 2^30 times a scale of 200 leave the int32 range before the output zero
+# point and the clamp. XNNPACK clamps in float (saturation), tflite-micro's fixed point wraps
+# the left shift exactly as the reference models it; LiteRT's BUILTIN_REF FC casts an out of
+# range double to int32, undefined behaviour that x86 answers with INT32_MIN, where edgecnn
+# saturates (as for QUANTIZE).
+
+def _huge_fc_model():
+    from modelbuilder import fully_connected_model
+    weights = np.ones((4, 8), np.int8) * np.array([[1], [-1], [1], [-1]], np.int8)
+    bias = np.array([2**30, -2**30, 2**24, -2**24], np.int32)
+    return fully_connected_model(weights, bias, input_scale=1.0, input_zp=0,
+                                 weight_scales=[1.0] * 4, output_scale=1 / 200, output_zp=5)
+
+
+HUGE_X = np.full((1, 8), 3, np.int8)
+
+
+def _core_isas():
+    from edgecnn import _core
+    levels = ["baseline", "avx2", "avx512-vnni"]
+    return levels[:levels.index(_core.supported_isa()) + 1]
+
+
+@pytest.mark.parametrize("profile,oracle", [("xnnpack", "xnnpack"), ("tflm", "tflm")])
+def test_requantized_values_beyond_int32_match_the_oracle(profile, oracle):
+    from edgecnn import _core
+    data = _huge_fc_model()
+    want = run_oracle(oracle, data, [HUGE_X])[0]
+    assert_bitexact(edgecnn.load(data, profile=profile).run(HUGE_X, backend="reference"),
+                    want, f"reference ({profile}) vs {oracle}")
+    for isa in _core_isas():
+        _core.set_isa(isa)
+        try:
+            got = edgecnn.load(data, profile=profile).run(HUGE_X)
+        finally:
+            _core.set_isa(_core.supported_isa())
+        assert_bitexact(got, want, f"core ({profile}, {isa}) vs {oracle}")
+
+
+def test_litert_ref_fc_saturates_where_the_oracle_casts_out_of_range():
+    """Records the oracle's undefined behaviour: every output of this FC is out of int32
+    range after the float scaling; saturation gives 127 / -128 by the sign, LiteRT on x86
+    gives INT32_MIN + zero point -> -128 for all of them."""
+    from edgecnn import _core
+    data = _huge_fc_model()
+    saturated = np.array([[127, -128, 127, -128]], np.int8)
+    assert_bitexact(edgecnn.load(data, profile="litert-ref").run(HUGE_X, backend="reference"),
+                    saturated, "reference")
+    for isa in _core_isas():
+        _core.set_isa(isa)
+        try:
+            got = edgecnn.load(data, profile="litert-ref").run(HUGE_X)
+        finally:
+            _core.set_isa(_core.supported_isa())
+        assert_bitexact(got, saturated, f"core ({isa})")
+    oracle = run_oracle("litert-ref", data, [HUGE_X])[0]
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert np.all(oracle == -128)   # INT32_MIN + 5, clamped: not saturation
+    else:                               # ARM's conversion saturates
+        assert np.array_equal(oracle, saturated) or np.all(oracle == -128)

@@ -25,8 +25,9 @@ void ec_add_s8(const ec_add_params *p, const int8_t *a, const int8_t *b, int8_t 
                         p->input2_shift, p->rounding);
                     const int32_t sum = ec_multiply_by_quantized_multiplier(
                         va + vb, p->output_multiplier, p->output_shift, p->rounding);
-                    output[k++] = (int8_t)ec_clamp(sum + p->output_zero_point,
-                                                   p->activation_min, p->activation_max);
+                    output[k++] = (int8_t)ec_offset_and_clamp(sum, p->output_zero_point,
+                                                              p->activation_min,
+                                                              p->activation_max);
                 }
             }
         }

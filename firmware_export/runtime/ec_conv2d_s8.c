@@ -10,7 +10,8 @@ static int8_t requantize_output(const ec_conv_params *p, int32_t acc, int32_t ch
 {
     const int32_t scaled = ec_multiply_by_quantized_multiplier(
         acc, p->requant.multiplier[channel], p->requant.shift[channel], p->requant.rounding);
-    return (int8_t)ec_clamp(scaled + p->output_zero_point, p->activation_min, p->activation_max);
+    return (int8_t)ec_offset_and_clamp(scaled, p->output_zero_point, p->activation_min,
+                                       p->activation_max);
 }
 
 /* All taps of output (oy, ox) inside the image? Then the folded bias applies. */

@@ -16,8 +16,8 @@ void ec_fully_connected_s8(const ec_fully_connected_params *p, const int8_t *inp
             int32_t scaled;
             scaled = ec_multiply_by_quantized_multiplier(acc, p->requant.multiplier[o],
                                                          p->requant.shift[o], p->requant.rounding);
-            output[r * p->out_features + o] = (int8_t)ec_clamp(
-                scaled + p->output_zero_point, p->activation_min, p->activation_max);
+            output[r * p->out_features + o] = (int8_t)ec_offset_and_clamp(
+                scaled, p->output_zero_point, p->activation_min, p->activation_max);
         }
     }
 }

@@ -33,8 +33,8 @@ void ec_mean_s8(const ec_mean_params *p, const int8_t *input, int8_t *output)
                     if (p->requantize) {
                         v = ec_multiply_by_quantized_multiplier(
                                 total - p->input_zero_point * p->count, p->multiplier, p->shift,
-                                EC_ROUND_DOUBLE) + p->output_zero_point;
-                        v = ec_clamp(v, -128, 127);
+                                EC_ROUND_DOUBLE);
+                        v = ec_offset_and_clamp(v, p->output_zero_point, -128, 127);
                     } else {
                         v = total / p->count;
                     }

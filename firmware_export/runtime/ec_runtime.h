@@ -93,6 +93,12 @@ static inline int32_t ec_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* clamp(v + zero_point, lo, hi) without the int32 overflow of v + zero_point. */
+static inline int32_t ec_offset_and_clamp(int32_t v, int32_t zero_point, int32_t lo, int32_t hi)
+{
+    return ec_clamp(v, lo - zero_point, hi - zero_point) + zero_point;
+}
+
 /* ---- parameter records (one per op, mirroring edgecnn/params.py) ------------- */
 
 typedef struct {
