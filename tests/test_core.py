@@ -137,7 +137,8 @@ def conv_cases(draw):
     activation = draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
     per_channel = draw(st.booleans())
     seed = draw(st.integers(0, 2**32 - 1))
-    return dict(depthwise=depthwise, shape=(1, h, w, cin), kernel=(kh, kw), cout=cout,
+    batch = draw(st.sampled_from([1, 1, 2]))
+    return dict(depthwise=depthwise, shape=(batch, h, w, cin), kernel=(kh, kw), cout=cout,
                 stride=stride, dilation=dilation, padding=padding, multiplier=multiplier,
                 activation=activation, per_channel=per_channel, seed=seed,
                 x_q=_quantized(draw), y_q=_quantized(draw, 0.01, 0.5))
@@ -161,7 +162,7 @@ def build_conv(case) -> bytes:
                    quantized_dimension=3 if case["depthwise"] else 0)
     b = mb.tensor((cout,), "int32", data=rng.integers(-3000, 3000, cout),
                   scales=tuple(x_scale * s for s in w_scales), zero_points=(0,) * n_scales)
-    y = mb.tensor((1, oh, ow, cout), scale=y_scale, zero_point=y_zp)
+    y = mb.tensor((case["shape"][0], oh, ow, cout), scale=y_scale, zero_point=y_zp)
     options = dict(padding=case["padding"], stride=case["stride"], dilation=case["dilation"],
                    activation=case["activation"])
     if case["depthwise"]:
