@@ -802,6 +802,69 @@ EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x,
     }
 }
 
+/* The same for a 3x3 kernel at stride 1 (width dilation 1), reusing input columns: the
+   pair (row 0, row 1) and the single row 2 of input column j serve output pixels j - 2,
+   j - 1 and j, so each column is loaded and widened once instead of three times. wcols
+   holds, per lane, the pairs (w[0][kx], w[1][kx]) for kx = 0..2 and then (w[2][kx], 0)
+   ([6][coutp][2] int16); a sign-extended single row meets the zero half. x is output
+   pixel 0's window corner, row_step the bytes between kernel rows, cin the pixel step. */
+EC_VNNI_TARGET static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
+        ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
+    for (ptrdiff_t c = 0; c < cout; c += 16) {
+        const __mmask16 lanes = ec_lanes_below(cout - c);
+        const __m512i b = _mm512_loadu_si512(bias + c);
+        __m512i w01[3], w2[3];
+        for (int k = 0; k < 3; ++k) {
+            w01[k] = _mm512_loadu_si512(wcols + (k * coutp + c) * 2);
+            w2[k] = _mm512_loadu_si512(wcols + ((3 + k) * coutp + c) * 2);
+        }
+        __m512i multiplier = b, left = b, right = b, lo = b, hi = b;
+        __m512 scale = _mm512_setzero_ps(), flo = scale, fhi = scale;
+        if (rq->mode == EC_OUT_FLOAT32) {
+            scale = _mm512_loadu_ps(rq->scale + c);
+            flo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
+            fhi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
+        } else {
+            multiplier = _mm512_loadu_si512(rq->multiplier + c);
+            left = _mm512_loadu_si512(rq->left + c);
+            right = _mm512_loadu_si512(rq->right + c);
+            lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
+            hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
+        }
+        const int8_t *r0 = x + c, *r1 = r0 + row_step, *r2 = r1 + row_step;
+#define EC_COLUMN(j, pair, single)                                                          \
+        do {                                                                                \
+            const __m512i t0_ = _mm512_cvtepi8_epi32(                                       \
+                _mm_loadu_si128((const __m128i *)(r0 + (j) * cin)));                        \
+            const __m512i t1_ = _mm512_cvtepi8_epi32(                                       \
+                _mm_loadu_si128((const __m128i *)(r1 + (j) * cin)));                        \
+            pair = _mm512_mask_blend_epi16(0xAAAAAAAA, t0_, _mm512_slli_epi32(t1_, 16));   \
+            single = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r2 + (j) * cin))); \
+        } while (0)
+        __m512i pa, sa, pb, sb, pc, sc;
+        EC_COLUMN(0, pa, sa);
+        EC_COLUMN(1, pb, sb);
+        for (ptrdiff_t ox = 0; ox < ow; ++ox) {
+            EC_COLUMN(ox + 2, pc, sc);
+            __m512i acc = _mm512_dpwssd_epi32(b, pa, w01[0]);
+            __m512i acc2 = _mm512_madd_epi16(sa, w2[0]);          /* a second chain */
+            acc = _mm512_dpwssd_epi32(acc, pb, w01[1]);
+            acc2 = _mm512_dpwssd_epi32(acc2, sb, w2[1]);
+            acc = _mm512_dpwssd_epi32(acc, pc, w01[2]);
+            acc2 = _mm512_dpwssd_epi32(acc2, sc, w2[2]);
+            acc = _mm512_add_epi32(acc, acc2);
+            const __m512i q = rq->mode == EC_OUT_FLOAT32
+                ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
+                : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
+            ec_store_bytes(out + ox * cout + c, lanes, q);
+            pa = pb; sa = sb; pb = pc; sb = sc;
+        }
+#undef EC_COLUMN
+    }
+}
+
 EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
         ptrdiff_t pixel_step, ptrdiff_t out_step, ptrdiff_t row_elements,
         const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
@@ -834,6 +897,12 @@ static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_
 static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                              const ec_add_params *q) {
     (void)a; (void)b; (void)out; (void)n; (void)q;
+}
+static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t row_step,
+        ptrdiff_t cin, const int16_t *wcols, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    (void)x; (void)ow; (void)row_step; (void)cin; (void)wcols; (void)bias; (void)cout;
+    (void)coutp; (void)rq; (void)out;
 }
 static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
         ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset,

@@ -246,15 +246,18 @@ def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry:
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     work = _work_bytes(node)
     pad_at = scratch + cm.threads * work if padded else -1
+    columns = (kh, kw) == (3, 3) and p.stride[1] == 1 and p.dilation[1] == 1 and \
+        per_vector == 1
     ints = geometry + [1, scratch, work, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
-                                                       kh * kw), coutp, per_vector]
+                                                       kh * kw), coutp, per_vector, int(columns)]
     requant = _requant_arrays(p.requant, cout, split_shifts=True)
     if len(requant) == 3:
         requant += [None, None]
     per_lane = [None if a is None else np.tile(a, per_vector) for a in [bias] + requant]
     weights = np.tile(p.weights, (1, 1, per_vector))
-    arrays = [tap_offsets, *_pad_channels(per_lane, coutp),
-              _depthwise_tap_pairs(weights, channel_multiple=16)]
+    pairs = _depthwise_column_pairs(weights, coutp) if columns else \
+        _depthwise_tap_pairs(weights, channel_multiple=16)
+    arrays = [tap_offsets, *_pad_channels(per_lane, coutp), pairs]
     cm.program.add("DWCONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
 
@@ -291,6 +294,17 @@ def _depthwise_tap_pairs(weights: np.ndarray, channel_multiple: int = 8) -> np.n
     by_tap = np.zeros((_round_up(taps, 2), coutp), np.int16)
     by_tap[:taps, :cout] = weights.reshape(taps, cout)
     return np.ascontiguousarray(by_tap.reshape(-1, 2, coutp).transpose(0, 2, 1))
+
+
+def _depthwise_column_pairs(weights: np.ndarray, coutp: int) -> np.ndarray:
+    """3x3 depthwise weights as _core_simd.h's column kernel reads them: [6][coutp][2] int16,
+    the pairs (w[0][kx], w[1][kx]) for kx = 0..2, then (w[2][kx], 0)."""
+    cout = weights.shape[2]
+    out = np.zeros((6, coutp, 2), np.int16)
+    out[:3, :cout, 0] = weights[0]
+    out[:3, :cout, 1] = weights[1]
+    out[3:, :cout, 0] = weights[2]
+    return out
 
 
 def _gemm_work_bytes(weights_shape) -> int:

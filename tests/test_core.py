@@ -186,6 +186,34 @@ def test_core_equals_reference_on_random_convolutions(case, profile, threads, is
 
 
 @st.composite
+def depthwise_3x3_cases(draw):
+    """The shapes the column-reusing 3x3 depthwise kernel takes (stride and dilation 1
+    along the width, 16 channels or more), with everything else random."""
+    case = draw(conv_cases())
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    cin = draw(st.integers(16, 48))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    dilation = (draw(st.integers(1, 2)), 1)
+    if padding == "VALID" and (2 * dilation[0] + 1 > h or 3 > w):
+        padding = "SAME"
+    case.update(depthwise=True, shape=(case["shape"][0], h, w, cin), kernel=(3, 3), cout=cin,
+                multiplier=1, stride=(draw(st.integers(1, 2)), 1), dilation=dilation,
+                padding=padding)
+    return case
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depthwise_3x3_cases(), st.sampled_from(["tflm", "litert-ref", "xnnpack"]),
+       st.sampled_from(ISAS))
+def test_core_equals_reference_on_random_3x3_depthwise(case, profile, isa):
+    with instruction_set(isa):
+        model = edgecnn.load(build_conv(case), profile=profile)
+        x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
+        got = model.run(x, backend="core")
+    assert_bitexact(got, model.run(x, backend="reference"), f"{case} {isa}")
+
+
+@st.composite
 def pool_cases(draw):
     h, w, c = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 5))
     fh, fw = draw(st.integers(1, min(h, 4))), draw(st.integers(1, min(w, 4)))
