@@ -103,7 +103,8 @@ cdef extern from "_core_simd.h":
         int32_t act_min, act_max
     void ec_add_rows_vnni(const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n,
                           const ec_add_params* q) noexcept nogil
-    void ec_depthwise3x3_row_vnni(const int8_t* x, Py_ssize_t ow, Py_ssize_t row_step,
+    void ec_depthwise3x3_row_vnni(const int8_t* x, Py_ssize_t ow, Py_ssize_t stride,
+                                  Py_ssize_t row_step,
                                   Py_ssize_t cin, const int16_t* wcols, const int32_t* bias,
                                   Py_ssize_t cout, Py_ssize_t coutp, const ec_requant* rq,
                                   int8_t* out) noexcept nogil
@@ -589,8 +590,9 @@ cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
     while row < rows:
         b = row // oh
         oy = row % oh
-        if op.i[27]:   # 3x3, stride 1: columns reused (p[7] holds the column pairs)
-            ec_depthwise3x3_row_vnni(x + (b * hp + oy * sh) * wp * cin, ow, op.i[11] * wp * cin,
+        if op.i[27]:   # 3x3, width stride 1 or 2: columns reused (p[7]: column pairs)
+            ec_depthwise3x3_row_vnni(x + (b * hp + oy * sh) * wp * cin, ow, sw,
+                                     op.i[11] * wp * cin,
                                      cin, <const int16_t*>op.p[7], <const int32_t*>op.p[1],
                                      cout, coutp, &rq, y + row * ow * cout)
             row += row_step

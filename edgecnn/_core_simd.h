@@ -802,13 +802,14 @@ EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x,
     }
 }
 
-/* The same for a 3x3 kernel at stride 1 (width dilation 1), reusing input columns: the
-   pair (row 0, row 1) and the single row 2 of input column j serve output pixels j - 2,
-   j - 1 and j, so each column is loaded and widened once instead of three times. wcols
-   holds, per lane, the pairs (w[0][kx], w[1][kx]) for kx = 0..2 and then (w[2][kx], 0)
-   ([6][coutp][2] int16); a sign-extended single row meets the zero half. x is output
-   pixel 0's window corner, row_step the bytes between kernel rows, cin the pixel step. */
-EC_VNNI_TARGET static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow,
+/* The same for a 3x3 kernel at width stride 1 or 2 (width dilation 1), reusing input
+   columns: the pair (row 0, row 1) and the single row 2 of an input column serve every
+   output pixel whose window covers it (three at stride 1, two at stride 2 for even
+   columns), so each column is loaded and widened once. wcols holds, per lane, the pairs
+   (w[0][kx], w[1][kx]) for kx = 0..2 and then (w[2][kx], 0) ([6][coutp][2] int16); a
+   sign-extended single row meets the zero half. x is output pixel 0's window corner,
+   row_step the bytes between kernel rows, cin the bytes between input pixels. */
+EC_VNNI_INLINE void ec_depthwise3x3_row_body(const int stride, const int8_t *x, ptrdiff_t ow,
         ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
         ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
     const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
@@ -845,9 +846,15 @@ EC_VNNI_TARGET static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t o
         } while (0)
         __m512i pa, sa, pb, sb, pc, sc;
         EC_COLUMN(0, pa, sa);
-        EC_COLUMN(1, pb, sb);
+        if (stride == 1)
+            EC_COLUMN(1, pb, sb);
         for (ptrdiff_t ox = 0; ox < ow; ++ox) {
-            EC_COLUMN(ox + 2, pc, sc);
+            if (stride == 1) {
+                EC_COLUMN(ox + 2, pc, sc);
+            } else {
+                EC_COLUMN(2 * ox + 1, pb, sb);
+                EC_COLUMN(2 * ox + 2, pc, sc);
+            }
             __m512i acc = _mm512_dpwssd_epi32(b, pa, w01[0]);
             __m512i acc2 = _mm512_madd_epi16(sa, w2[0]);          /* a second chain */
             acc = _mm512_dpwssd_epi32(acc, pb, w01[1]);
@@ -859,10 +866,23 @@ EC_VNNI_TARGET static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t o
                 ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
                 : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
             ec_store_bytes(out + ox * cout + c, lanes, q);
-            pa = pb; sa = sb; pb = pc; sb = sc;
+            pa = stride == 1 ? pb : pc;
+            sa = stride == 1 ? sb : sc;
+            pb = pc;
+            sb = sc;
         }
 #undef EC_COLUMN
     }
+}
+
+EC_VNNI_TARGET static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t stride, ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols,
+        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
+        int8_t *out) {
+    if (stride == 1)
+        ec_depthwise3x3_row_body(1, x, ow, row_step, cin, wcols, bias, cout, coutp, rq, out);
+    else
+        ec_depthwise3x3_row_body(2, x, ow, row_step, cin, wcols, bias, cout, coutp, rq, out);
 }
 
 EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
@@ -898,10 +918,10 @@ static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out, ptrd
                              const ec_add_params *q) {
     (void)a; (void)b; (void)out; (void)n; (void)q;
 }
-static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t row_step,
-        ptrdiff_t cin, const int16_t *wcols, const int32_t *bias, ptrdiff_t cout,
-        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
-    (void)x; (void)ow; (void)row_step; (void)cin; (void)wcols; (void)bias; (void)cout;
+static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t stride,
+        ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
+        ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    (void)x; (void)ow; (void)stride; (void)row_step; (void)cin; (void)wcols; (void)bias; (void)cout;
     (void)coutp; (void)rq; (void)out;
 }
 static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,

@@ -246,7 +246,7 @@ def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry:
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     work = _work_bytes(node)
     pad_at = scratch + cm.threads * work if padded else -1
-    columns = (kh, kw) == (3, 3) and p.stride[1] == 1 and p.dilation[1] == 1 and \
+    columns = (kh, kw) == (3, 3) and p.stride[1] in (1, 2) and p.dilation[1] == 1 and \
         per_vector == 1
     ints = geometry + [1, scratch, work, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
                                                        kh * kw), coutp, per_vector, int(columns)]

@@ -187,8 +187,8 @@ def test_core_equals_reference_on_random_convolutions(case, profile, threads, is
 
 @st.composite
 def depthwise_3x3_cases(draw):
-    """The shapes the column-reusing 3x3 depthwise kernel takes (stride and dilation 1
-    along the width, 16 channels or more), with everything else random."""
+    """The shapes the column-reusing 3x3 depthwise kernel takes (width stride 1 or 2,
+    width dilation 1, 16 channels or more), with everything else random."""
     case = draw(conv_cases())
     h, w = draw(st.integers(1, 9)), draw(st.integers(1, 12))
     cin = draw(st.integers(16, 48))
@@ -197,7 +197,8 @@ def depthwise_3x3_cases(draw):
     if padding == "VALID" and (2 * dilation[0] + 1 > h or 3 > w):
         padding = "SAME"
     case.update(depthwise=True, shape=(case["shape"][0], h, w, cin), kernel=(3, 3), cout=cin,
-                multiplier=1, stride=(draw(st.integers(1, 2)), 1), dilation=dilation,
+                multiplier=1, stride=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+                dilation=dilation,
                 padding=padding)
     return case
 
