@@ -546,6 +546,40 @@ EC_VNNI_INLINE __m512i ec_requant_float32_512(__m512i acc, __m512 scale, __m512 
                             zero_point);
 }
 
+/* The output stage of 16 channels starting at c, loaded once and applied to many pixels. */
+typedef struct {
+    int mode;                                             /* EC_OUT_DOUBLE or EC_OUT_FLOAT32 */
+    __m512i multiplier, left, right, lo, hi, zero_point;  /* lo, hi: minus the zero point */
+    __m512 scale, flo, fhi;
+} ec_requant16;
+
+EC_VNNI_INLINE ec_requant16 ec_requant16_load(const ec_requant *rq, ptrdiff_t c) {
+    ec_requant16 r;
+    r.mode = rq->mode;
+    r.zero_point = _mm512_set1_epi32(rq->zero_point);
+    r.lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
+    r.hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
+    r.flo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
+    r.fhi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
+    r.multiplier = r.left = r.right = r.zero_point;
+    r.scale = r.flo;
+    if (rq->mode == EC_OUT_FLOAT32) {
+        r.scale = _mm512_loadu_ps(rq->scale + c);
+    } else {
+        r.multiplier = _mm512_loadu_si512(rq->multiplier + c);
+        r.left = _mm512_loadu_si512(rq->left + c);
+        r.right = _mm512_loadu_si512(rq->right + c);
+    }
+    return r;
+}
+
+EC_VNNI_INLINE __m512i ec_requant16_apply(const ec_requant16 *r, __m512i acc) {
+    if (r->mode == EC_OUT_FLOAT32)
+        return ec_requant_float32_512(acc, r->scale, r->flo, r->fhi, r->zero_point);
+    return ec_requant_double_512(acc, r->multiplier, r->left, r->right, r->lo, r->hi,
+                                 r->zero_point);
+}
+
 static inline __mmask16 ec_lanes_below(ptrdiff_t count) {
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
 }
@@ -632,29 +666,22 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const ec_windows *w
                                              acc[p][g]);
             continue;
         }
-        const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
-        if (rq->mode == EC_OUT_FLOAT32) {
-            const __m512 scale = _mm512_loadu_ps(rq->scale + oc);
-            const __m512 lo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
-            const __m512 hi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
+        const ec_requant16 r = ec_requant16_load(rq, oc);
+        if (r.mode == EC_OUT_FLOAT32) {   /* the mode test outside the pixel loop */
 #pragma GCC unroll 8
             for (int p = 0; p < mr; ++p)
                 if (p < pixels)
                     ec_store_bytes((int8_t *)out + p * out_stride + oc, lanes,
-                                   ec_requant_float32_512(acc[p][g], scale, lo, hi, zero_point));
+                                   ec_requant_float32_512(acc[p][g], r.scale, r.flo, r.fhi,
+                                                          r.zero_point));
             continue;
         }
-        const __m512i multiplier = _mm512_loadu_si512(rq->multiplier + oc);
-        const __m512i left = _mm512_loadu_si512(rq->left + oc);
-        const __m512i right = _mm512_loadu_si512(rq->right + oc);
-        const __m512i lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
-        const __m512i hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
 #pragma GCC unroll 8
         for (int p = 0; p < mr; ++p)
             if (p < pixels)
                 ec_store_bytes((int8_t *)out + p * out_stride + oc, lanes,
-                               ec_requant_double_512(acc[p][g], multiplier, left, right, lo, hi,
-                                                     zero_point));
+                               ec_requant_double_512(acc[p][g], r.multiplier, r.left, r.right,
+                                                     r.lo, r.hi, r.zero_point));
     }
 }
 
@@ -761,22 +788,9 @@ EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x,
     if (fixed_taps)
         ntaps = fixed_taps;
     const ptrdiff_t npairs = (ntaps + 1) / 2;
-    const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
     for (ptrdiff_t c = 0; c < cout; c += 16) {
         const __m512i b = _mm512_loadu_si512(bias + c);
-        __m512i multiplier = b, left = b, right = b, lo = b, hi = b;
-        __m512 scale = _mm512_setzero_ps(), flo = scale, fhi = scale;
-        if (rq->mode == EC_OUT_FLOAT32) {
-            scale = _mm512_loadu_ps(rq->scale + c);
-            flo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
-            fhi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
-        } else {
-            multiplier = _mm512_loadu_si512(rq->multiplier + c);
-            left = _mm512_loadu_si512(rq->left + c);
-            right = _mm512_loadu_si512(rq->right + c);
-            lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
-            hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
-        }
+        const ec_requant16 r = ec_requant16_load(rq, c);
         const int8_t *pixel = x + c;
         for (ptrdiff_t ox = 0; ox < ow; ++ox, pixel += pixel_step) {
             __m512i acc = b;
@@ -791,9 +805,7 @@ EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x,
                 acc = _mm512_dpwssd_epi32(acc, pair, _mm512_loadu_si512(
                     wpairs + (j * coutp + c) * 2));
             }
-            const __m512i q = rq->mode == EC_OUT_FLOAT32
-                ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
-                : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
+            const __m512i q = ec_requant16_apply(&r, acc);
             ptrdiff_t valid = row_elements - ox * out_step - c;
             if (valid > cout - c)
                 valid = cout - c;
@@ -812,7 +824,6 @@ EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x,
 EC_VNNI_INLINE void ec_depthwise3x3_row_body(const int stride, const int8_t *x, ptrdiff_t ow,
         ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
         ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
-    const __m512i zero_point = _mm512_set1_epi32(rq->zero_point);
     for (ptrdiff_t c = 0; c < cout; c += 16) {
         const __mmask16 lanes = ec_lanes_below(cout - c);
         const __m512i b = _mm512_loadu_si512(bias + c);
@@ -821,19 +832,7 @@ EC_VNNI_INLINE void ec_depthwise3x3_row_body(const int stride, const int8_t *x, 
             w01[k] = _mm512_loadu_si512(wcols + (k * coutp + c) * 2);
             w2[k] = _mm512_loadu_si512(wcols + ((3 + k) * coutp + c) * 2);
         }
-        __m512i multiplier = b, left = b, right = b, lo = b, hi = b;
-        __m512 scale = _mm512_setzero_ps(), flo = scale, fhi = scale;
-        if (rq->mode == EC_OUT_FLOAT32) {
-            scale = _mm512_loadu_ps(rq->scale + c);
-            flo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
-            fhi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
-        } else {
-            multiplier = _mm512_loadu_si512(rq->multiplier + c);
-            left = _mm512_loadu_si512(rq->left + c);
-            right = _mm512_loadu_si512(rq->right + c);
-            lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
-            hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
-        }
+        const ec_requant16 r = ec_requant16_load(rq, c);
         const int8_t *r0 = x + c, *r1 = r0 + row_step, *r2 = r1 + row_step;
 #define EC_COLUMN(j, pair, single)                                                          \
         do {                                                                                \
@@ -862,9 +861,7 @@ EC_VNNI_INLINE void ec_depthwise3x3_row_body(const int stride, const int8_t *x, 
             acc = _mm512_dpwssd_epi32(acc, pc, w01[2]);
             acc2 = _mm512_dpwssd_epi32(acc2, sc, w2[2]);
             acc = _mm512_add_epi32(acc, acc2);
-            const __m512i q = rq->mode == EC_OUT_FLOAT32
-                ? ec_requant_float32_512(acc, scale, flo, fhi, zero_point)
-                : ec_requant_double_512(acc, multiplier, left, right, lo, hi, zero_point);
+            const __m512i q = ec_requant16_apply(&r, acc);
             ec_store_bytes(out + ox * cout + c, lanes, q);
             pa = stride == 1 ? pb : pc;
             sa = stride == 1 ? sb : sc;
