@@ -78,6 +78,7 @@ cdef extern from "_core_simd.h":
     enum:
         EC_ISA_BASELINE
         EC_ISA_AVX2
+        EC_ISA_AVX_VNNI
         EC_ISA_AVX512_VNNI
         EC_OUT_DOUBLE
         EC_OUT_FLOAT32
@@ -91,6 +92,7 @@ cdef extern from "_core_simd.h":
         int32_t zero_point, lo, hi
     int ec_isa() noexcept nogil
     int ec_isa_supported() noexcept nogil
+    int ec_isa_supported_mask() noexcept nogil
     int ec_set_isa(int level) noexcept nogil
     ctypedef struct ec_conv_geometry:
         Py_ssize_t cin, oh, ow, kh, kw, sh, sw, dh, dw, hp, wp
@@ -101,7 +103,7 @@ cdef extern from "_core_simd.h":
         int32_t zp1, zp2, out_zp, left_shift
         int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro
         int32_t act_min, act_max
-    void ec_add_rows_vnni(const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n,
+    void ec_add_rows_simd(const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n,
                           const ec_add_params* q) noexcept nogil
     void ec_depthwise3x3_row_vnni(const int8_t* x, Py_ssize_t ow, Py_ssize_t stride,
                                   Py_ssize_t row_step,
@@ -152,7 +154,8 @@ cdef extern from "_core_simd.h":
                                                   Py_ssize_t n) noexcept nogil
 
 
-ISAS = {"baseline": EC_ISA_BASELINE, "avx2": EC_ISA_AVX2, "avx512-vnni": EC_ISA_AVX512_VNNI}
+ISAS = {"baseline": EC_ISA_BASELINE, "avx2": EC_ISA_AVX2, "avx-vnni": EC_ISA_AVX_VNNI,
+        "avx512-vnni": EC_ISA_AVX512_VNNI}
 
 
 def isa():
@@ -163,6 +166,13 @@ def isa():
 def supported_isa():
     """The best instruction set this CPU runs."""
     return {level: name for name, level in ISAS.items()}[ec_isa_supported()]
+
+
+def supported_isas():
+    """Every instruction set this CPU runs, from baseline up (not always a prefix of the
+    list: a CPU may have AVX-512 VNNI without AVX-VNNI)."""
+    mask = ec_isa_supported_mask()
+    return [name for name, level in ISAS.items() if mask & (1 << level)]
 
 
 def set_isa(str name):
@@ -689,13 +699,13 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         b = <const int8_t*>(arena + op.in1)
     cdef ec_add_params q
     if op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL and \
-            ec_isa() >= EC_ISA_AVX512_VNNI:
+            ec_isa() >= EC_ISA_AVX2:
         q.zp1, q.zp2, q.out_zp, q.left_shift = zp1, zp2, out_zp, left_shift
         q.m1, q.l1, q.r1 = m1, (s1 if s1 > 0 else 0), (-s1 if s1 < 0 else 0)
         q.m2, q.l2, q.r2 = m2, (s2 if s2 > 0 else 0), (-s2 if s2 < 0 else 0)
         q.mo, q.lo_shift, q.ro = mo, (so if so > 0 else 0), (-so if so < 0 else 0)
         q.act_min, q.act_max = act_min, act_max
-        ec_add_rows_vnni(a, b, y, size, &q)
+        ec_add_rows_simd(a, b, y, size, &q)
         return
     if (op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL
             and s1 <= 0 and s2 <= 0 and so <= 0):

@@ -29,7 +29,10 @@
 #include <immintrin.h>
 #endif
 
-enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX512_VNNI = 2 };
+/* Instruction-set levels, in the order the core prefers them. AVX-VNNI is the 256-bit
+   VEX form of VPDPBUSD (Alder Lake and later client CPUs, Zen 5); a CPU may have
+   AVX-512 VNNI without it, so levels are checked one by one, not as a range. */
+enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX_VNNI = 2, EC_ISA_AVX512_VNNI = 3 };
 
 /* What the accumulators become: int8 by double-rounding fixed point (TFLite's
    MultiplyByQuantizedMultiplier), int8 by float32 scaling with ties to even
@@ -68,24 +71,36 @@ typedef struct {
     ptrdiff_t ntaps, kq_per_tap;
 } ec_windows;
 
-static int ec_isa_supported_level = -1;
+static int ec_isa_mask = -1;     /* bit L set: the CPU runs level L */
 static int ec_isa_level = -1;
 
-static int ec_isa_supported(void) {
-    if (ec_isa_supported_level < 0) {
-        int level = EC_ISA_BASELINE;
+static int ec_isa_supported_mask(void) {
+    if (ec_isa_mask < 0) {
+        int mask = 1 << EC_ISA_BASELINE;
 #if defined(__GNUC__) && defined(__x86_64__)
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2"))
-            level = EC_ISA_AVX2;
-        if (level == EC_ISA_AVX2 && __builtin_cpu_supports("avx512f")
-                && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-                && __builtin_cpu_supports("avx512vnni"))
-            level = EC_ISA_AVX512_VNNI;
+        if (__builtin_cpu_supports("avx2")) {
+            mask |= 1 << EC_ISA_AVX2;
+            if (__builtin_cpu_supports("avxvnni"))
+                mask |= 1 << EC_ISA_AVX_VNNI;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                    && __builtin_cpu_supports("avx512vl")
+                    && __builtin_cpu_supports("avx512vnni"))
+                mask |= 1 << EC_ISA_AVX512_VNNI;
+        }
 #endif
-        ec_isa_supported_level = level;   /* benign race: every thread finds the same */
+        ec_isa_mask = mask;   /* benign race: every thread finds the same */
     }
-    return ec_isa_supported_level;
+    return ec_isa_mask;
+}
+
+/* The best level this CPU runs. */
+static int ec_isa_supported(void) {
+    const int mask = ec_isa_supported_mask();
+    int level = EC_ISA_AVX512_VNNI;
+    while (!(mask & (1 << level)))
+        --level;
+    return level;
 }
 
 static inline int ec_isa(void) {
@@ -96,7 +111,8 @@ static inline int ec_isa(void) {
 
 /* 0, or -1 when the CPU lacks the level (running it would be an illegal instruction). */
 static int ec_set_isa(int level) {
-    if (level < EC_ISA_BASELINE || level > ec_isa_supported())
+    if (level < EC_ISA_BASELINE || level > EC_ISA_AVX512_VNNI
+            || !(ec_isa_supported_mask() & (1 << level)))
         return -1;
     ec_isa_level = level;
     return 0;
@@ -135,32 +151,38 @@ static inline void edgecnn_requantize_row_double_scalar(const int32_t *restrict 
    + 2^30, >> 31 (the low 32 bits are SRDHM's result), then RoundingDivideByPOT in
    gemmlowp's form (v >> r) + ((v & mask) > (mask >> 1) + (v < 0)) with per-lane shifts,
    which never overflows. */
+#define EC_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+
+EC_AVX2_INLINE __m256i ec_mbqm_256(__m256i acc, __m256i m, __m256i left, __m256i r) {
+    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i x = _mm256_sllv_epi32(acc, left);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 31);
+    const __m256i odd = _mm256_srli_epi64(_mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge), 31);
+    const __m256i v = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r), one);
+    const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1),
+                                               _mm256_srli_epi32(v, 31));
+    const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(v, mask), threshold);
+    return _mm256_sub_epi32(_mm256_srav_epi32(v, r), up);  /* up is -1 or 0 */
+}
+
 __attribute__((target("avx2")))
 static void edgecnn_requantize_row_double_avx2(const int32_t *restrict acc,
         int8_t *restrict out, ptrdiff_t n, const int32_t *restrict multiplier,
         const int32_t *restrict left, const int32_t *restrict right,
         int32_t zero_point, int32_t lo, int32_t hi) {
-    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
-    const __m256i one = _mm256_set1_epi32(1);
     const __m256i vlo = _mm256_set1_epi32(lo - zero_point);
     const __m256i vhi = _mm256_set1_epi32(hi - zero_point);
     const __m256i vzp = _mm256_set1_epi32(zero_point);
     ptrdiff_t c = 0;
     int32_t tmp[8];
     for (; c + 8 <= n; c += 8) {
-        const __m256i x = _mm256_sllv_epi32(_mm256_loadu_si256((const __m256i *)(acc + c)),
-                                            _mm256_loadu_si256((const __m256i *)(left + c)));
-        const __m256i m = _mm256_loadu_si256((const __m256i *)(multiplier + c));
-        const __m256i r = _mm256_loadu_si256((const __m256i *)(right + c));
-        const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 31);
-        const __m256i odd = _mm256_srli_epi64(_mm256_add_epi64(
-            _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge), 31);
-        const __m256i v = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-        const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r), one);
-        const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1),
-                                                   _mm256_srli_epi32(v, 31));
-        const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(v, mask), threshold);
-        __m256i q = _mm256_sub_epi32(_mm256_srav_epi32(v, r), up);  /* up is -1 or 0 */
+        __m256i q = ec_mbqm_256(_mm256_loadu_si256((const __m256i *)(acc + c)),
+                                _mm256_loadu_si256((const __m256i *)(multiplier + c)),
+                                _mm256_loadu_si256((const __m256i *)(left + c)),
+                                _mm256_loadu_si256((const __m256i *)(right + c)));
         q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, vlo), vhi), vzp);
         _mm256_storeu_si256((__m256i *)tmp, q);
         for (int k = 0; k < 8; ++k)
@@ -444,8 +466,8 @@ EC_VNNI_TARGET static void ec_copy_flip_vnni(uint8_t *restrict dst, const int8_t
    (the arena has READ_SLACK bytes after the last tensor) and written (the caller's buffer
    has as much slack, and later copies overwrite what lands in the next window). Masked
    loads and stores would be exact but cost more than the copy itself. */
-EC_VNNI_INLINE void ec_copy_flip_over(uint8_t *restrict dst, const int8_t *restrict src,
-                                      ptrdiff_t n) {
+EC_VNNI_TARGET static void ec_copy_flip_over(uint8_t *restrict dst, const int8_t *restrict src,
+                                             ptrdiff_t n) {
     if (n <= 16) {
         _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)src),
                                                        _mm_set1_epi8((char)0x80)));
@@ -463,18 +485,21 @@ EC_VNNI_INLINE void ec_copy_flip_over(uint8_t *restrict dst, const int8_t *restr
    batch x oh x ow): each pixel's window (kh x kw taps of cin bytes) flipped to uint8, one
    row_bytes-long row per pixel (im2col). A 1x1 stride-1 convolution's windows are its
    input pixels: consecutive, so with row_bytes == cin the block is one flipped copy.
-   rows must have 64 bytes of slack after pixels * row_bytes (see ec_copy_flip_over). */
-EC_VNNI_TARGET static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes,
+   rows must have 64 bytes of slack after pixels * row_bytes (see ec_copy_flip_over).
+   `copy` is the instruction set's flipping copy. */
+typedef void (*ec_copy_fn)(uint8_t *dst, const int8_t *src, ptrdiff_t n);
+
+static void ec_pack_windows_with(ec_copy_fn copy, uint8_t *rows, ptrdiff_t row_bytes,
         const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
     const ptrdiff_t cin = g->cin;
     if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->hp == g->oh
             && g->wp == g->ow) {
         if (row_bytes == cin) {
-            ec_copy_flip_over(rows, x + start * cin, pixels * cin);
+            copy(rows, x + start * cin, pixels * cin);
             return;
         }
         for (ptrdiff_t p = 0; p < pixels; ++p)
-            ec_copy_flip_over(rows + p * row_bytes, x + (start + p) * cin, cin);
+            copy(rows + p * row_bytes, x + (start + p) * cin, cin);
         return;
     }
     ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
@@ -485,11 +510,10 @@ EC_VNNI_TARGET static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_byt
         for (ptrdiff_t ky = 0; ky < g->kh; ++ky) {
             const int8_t *src = corner + ky * g->dh * g->wp * cin;
             if (g->dw == 1) {   /* the kw taps of a kernel row are contiguous */
-                ec_copy_flip_over(row + ky * tap_row, src, tap_row);
+                copy(row + ky * tap_row, src, tap_row);
             } else {
                 for (ptrdiff_t kx = 0; kx < g->kw; ++kx)
-                    ec_copy_flip_over(row + ky * tap_row + kx * cin, src + kx * g->dw * cin,
-                                        cin);
+                    copy(row + ky * tap_row + kx * cin, src + kx * g->dw * cin, cin);
             }
         }
         if (++ox == g->ow) {
@@ -701,9 +725,10 @@ EC_VNNI_TILE(1, 1)
 /* out[p][oc] for the window's pixels (<= 8) and every output channel; bias and the
    requantization arrays are cout rounded up to 16 long. out_stride counts elements of
    the output (int8, or int32 for EC_OUT_INT32). */
-EC_VNNI_TARGET static void ec_gemm_vnni(const ec_windows *win, const int8_t *w,
-                                        const int32_t *bias, ptrdiff_t cout,
-                                        const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+EC_VNNI_TARGET static void ec_gemm_vnni512(const ec_windows *win, const int8_t *w,
+                                           const int32_t *bias, ptrdiff_t cout,
+                                           const ec_requant *rq, void *out,
+                                           ptrdiff_t out_stride) {
     const ptrdiff_t groups = (cout + 15) / 16;
     const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
     ptrdiff_t g = 0;
@@ -728,171 +753,347 @@ EC_VNNI_TARGET static void ec_gemm_vnni(const ec_windows *win, const int8_t *w,
 /* The input of a convolution read in place: flipped to uint8, padded with the flipped
    zero point (dst [n][hp][wp][c], the image at (top, left)). Exact copies: the padding
    around each row must survive. */
-EC_VNNI_TARGET static void ec_pad_flip_vnni(const int8_t *src, uint8_t *dst, ptrdiff_t n,
-        ptrdiff_t h, ptrdiff_t w, ptrdiff_t c, ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t top,
-        ptrdiff_t left, int8_t zero_point) {
+static void ec_pad_flip_with(ec_copy_fn copy_exact, const int8_t *src, uint8_t *dst,
+        ptrdiff_t n, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c, ptrdiff_t hp, ptrdiff_t wp,
+        ptrdiff_t top, ptrdiff_t left, int8_t zero_point) {
     if (hp != h || wp != w)
         memset(dst, (uint8_t)zero_point ^ 0x80, (size_t)(n * hp * wp * c));
     for (ptrdiff_t b = 0; b < n; ++b)
         for (ptrdiff_t y = 0; y < h; ++y)
-            ec_copy_flip_vnni(dst + ((b * hp + y + top) * wp + left) * c,
-                              src + (b * h + y) * w * c, w * c);
+            copy_exact(dst + ((b * hp + y + top) * wp + left) * c, src + (b * h + y) * w * c,
+                       w * c);
 }
 
-/* ADD of two same-shape int8 tensors (add_common.cc, double rounding), 16 at a time:
-   out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) << left_shift, m2),
-   mo) + out_zp). */
+#define EC_V __m512i
+#define EC_V_LANES 16
+#define EC_V_TARGET EC_VNNI_TARGET
+#define EC_V_INLINE EC_VNNI_INLINE
+#define EC_V_NAME(f) f##_512
+#define EC_V_LOADU(p) _mm512_loadu_si512(p)
+#define EC_V_WIDEN(p) _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define EC_V_PAIR(t0, t1) _mm512_mask_blend_epi16(0xAAAAAAAA, (t0), _mm512_slli_epi32((t1), 16))
+#define EC_V_DPWSSD(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
+#define EC_V_MADD(a, b) _mm512_madd_epi16((a), (b))
+#define EC_V_ADD(a, b) _mm512_add_epi32((a), (b))
+#define EC_V_REQUANT ec_requant16
+#define EC_V_REQUANT_LOAD(rq, c) ec_requant16_load((rq), (c))
+#define EC_V_REQUANT_APPLY(r, acc) ec_requant16_apply((r), (acc))
+#define EC_V_STORE(out, n, v) ec_store_bytes((out), ec_lanes_below(n), (v))
+#define EC_V_TARGET_PLAIN EC_VNNI_TARGET
+#define EC_V_SET1(v) _mm512_set1_epi32(v)
+#define EC_V_SUB(a, b) _mm512_sub_epi32((a), (b))
+#define EC_V_SLLV(a, b) _mm512_sllv_epi32((a), (b))
+#define EC_V_WIDEN_N(p, n) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(ec_lanes_below(n), (p)))
+#define EC_V_MBQM(x, m, l, r) ec_mbqm_512((x), (m), (l), (r))
+#define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
+    ec_requant_double_512((acc), (m), (l), (r), (lo), (hi), (zp))
+#include "_core_kernels.inc"
+#undef EC_V
+#undef EC_V_LANES
+#undef EC_V_TARGET
+#undef EC_V_INLINE
+#undef EC_V_NAME
+#undef EC_V_LOADU
+#undef EC_V_WIDEN
+#undef EC_V_PAIR
+#undef EC_V_DPWSSD
+#undef EC_V_MADD
+#undef EC_V_ADD
+#undef EC_V_REQUANT
+#undef EC_V_REQUANT_LOAD
+#undef EC_V_REQUANT_APPLY
+#undef EC_V_STORE
+#undef EC_V_TARGET_PLAIN
+#undef EC_V_SET1
+#undef EC_V_SUB
+#undef EC_V_SLLV
+#undef EC_V_WIDEN_N
+#undef EC_V_MBQM
+#undef EC_V_REQUANT_DOUBLE
 
-EC_VNNI_TARGET static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out,
-                                            ptrdiff_t n, const ec_add_params *q) {
-    const __m512i zp1 = _mm512_set1_epi32(q->zp1), zp2 = _mm512_set1_epi32(q->zp2);
-    const __m512i shift = _mm512_set1_epi32(q->left_shift);
-    const __m512i m1 = _mm512_set1_epi32(q->m1), l1 = _mm512_set1_epi32(q->l1),
-                  r1 = _mm512_set1_epi32(q->r1);
-    const __m512i m2 = _mm512_set1_epi32(q->m2), l2 = _mm512_set1_epi32(q->l2),
-                  r2 = _mm512_set1_epi32(q->r2);
-    const __m512i mo = _mm512_set1_epi32(q->mo), lo_shift = _mm512_set1_epi32(q->lo_shift),
-                  ro = _mm512_set1_epi32(q->ro);
-    const __m512i lo = _mm512_set1_epi32(q->act_min - q->out_zp),
-                  hi = _mm512_set1_epi32(q->act_max - q->out_zp);
-    const __m512i out_zp = _mm512_set1_epi32(q->out_zp);
-    for (ptrdiff_t i = 0; i < n; i += 16) {
-        const __mmask16 lanes = ec_lanes_below(n - i);
-        const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, a + i));
-        const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, b + i));
-        const __m512i sa = ec_mbqm_512(_mm512_sllv_epi32(_mm512_sub_epi32(va, zp1), shift),
-                                       m1, l1, r1);
-        const __m512i sb = ec_mbqm_512(_mm512_sllv_epi32(_mm512_sub_epi32(vb, zp2), shift),
-                                       m2, l2, r2);
-        const __m512i sum = _mm512_add_epi32(sa, sb);
-        ec_store_bytes(out + i, lanes, ec_requant_double_512(sum, mo, lo_shift, ro, lo, hi, out_zp));
+/* ------------------------------------------------------------------------------------
+   AVX-VNNI (the 256-bit VEX form of VPDPBUSD, with AVX2): the same GEMM on the same weight
+   layout for CPUs without AVX-512 (Alder Lake and later client CPUs). Eight channels per
+   vector, so a 16-channel group is two vectors, and 16 vector registers hold tiles of 4
+   pixels x 16 channels.
+   ------------------------------------------------------------------------------------ */
+
+#define EC_AVXVNNI_TARGET __attribute__((target("avx2,avxvnni")))
+#define EC_AVXVNNI_INLINE static inline __attribute__((always_inline)) EC_AVXVNNI_TARGET
+
+/* ec_copy_flip_over with 32-byte vectors: reads and writes up to 31 bytes past n. */
+__attribute__((target("avx2")))
+static void ec_copy_flip_over_avx2(uint8_t *restrict dst, const int8_t *restrict src,
+                                   ptrdiff_t n) {
+    if (n <= 16) {
+        _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)src),
+                                                       _mm_set1_epi8((char)0x80)));
+        return;
+    }
+    for (ptrdiff_t i = 0; i < n; i += 32)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(
+            _mm256_loadu_si256((const __m256i *)(src + i)), _mm256_set1_epi8((char)0x80)));
+}
+
+/* dst[i] = src[i] ^ 0x80 for exactly i < n. */
+__attribute__((target("avx2")))
+static void ec_copy_flip_avx2(uint8_t *restrict dst, const int8_t *restrict src, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(
+            _mm256_loadu_si256((const __m256i *)(src + i)), _mm256_set1_epi8((char)0x80)));
+    for (; i < n; ++i)
+        dst[i] = (uint8_t)(src[i] ^ 0x80);
+}
+
+/* Eight int32 lanes (already in -128..127) stored as n <= 8 bytes. */
+EC_AVX2_INLINE void ec_store_bytes_256(int8_t *out, ptrdiff_t n, __m256i v) {
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v),
+                                          _mm256_extracti128_si256(v, 1));
+    const __m128i bytes = _mm_packs_epi16(words, words);
+    if (n >= 8) {
+        _mm_storel_epi64((__m128i *)out, bytes);
+    } else if (n > 0) {
+        int8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, bytes);
+        memcpy(out, tmp, (size_t)n);
     }
 }
 
-/* One row of depthwise output pixels, depth multiplier 1: for each output vector ox (its
-   input window starting at x + ox * pixel_step), acc[c] = bias[c] + sum over taps t of
-   x[tap_offset[t] + c] * w_t[c], requantized, stored at out + ox * out_step + c (only the
-   first row_elements bytes of the row). Taps go in pairs, as int16 pairs in each int32
-   lane (wpairs [ntaps/2][coutp][2], an odd last tap paired with zero weights), so one
-   VPDPWSSD adds two taps for 16 lanes. A vector normally holds 16 channels of one pixel;
-   with fewer channels and stride 1 it holds several whole pixels (the caller passes the
-   weights repeated, pixel_step = out_step = 16), which the same arithmetic serves because
-   consecutive pixels' windows are consecutive bytes. Lanes past the data read up to 15
-   bytes beyond it (the arena has slack; nothing of theirs is stored). fixed_taps, when
-   not 0, is ntaps as a constant, so the tap loop unrolls. */
-EC_VNNI_INLINE void ec_depthwise_row_body(const int fixed_taps, const int8_t *x, ptrdiff_t ow,
-        ptrdiff_t pixel_step, ptrdiff_t out_step, ptrdiff_t row_elements,
-        const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
-        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
-        int8_t *out) {
-    if (fixed_taps)
-        ntaps = fixed_taps;
-    const ptrdiff_t npairs = (ntaps + 1) / 2;
-    for (ptrdiff_t c = 0; c < cout; c += 16) {
-        const __m512i b = _mm512_loadu_si512(bias + c);
-        const ec_requant16 r = ec_requant16_load(rq, c);
-        const int8_t *pixel = x + c;
-        for (ptrdiff_t ox = 0; ox < ow; ++ox, pixel += pixel_step) {
-            __m512i acc = b;
-#pragma GCC unroll 16
-            for (ptrdiff_t j = 0; j < npairs; ++j) {
-                const __m512i t0 = _mm512_cvtepi8_epi32(
-                    _mm_loadu_si128((const __m128i *)(pixel + tap_offset[2 * j])));
-                const __m512i t1 = 2 * j + 1 < ntaps ? _mm512_cvtepi8_epi32(
-                    _mm_loadu_si128((const __m128i *)(pixel + tap_offset[2 * j + 1]))) : t0;
-                const __m512i pair = _mm512_mask_blend_epi16(0xAAAAAAAA, t0,
-                                                             _mm512_slli_epi32(t1, 16));
-                acc = _mm512_dpwssd_epi32(acc, pair, _mm512_loadu_si512(
-                    wpairs + (j * coutp + c) * 2));
+/* ec_requant_double_512 with 256-bit vectors. */
+EC_AVX2_INLINE __m256i ec_requant_double_256(__m256i acc, __m256i multiplier, __m256i left,
+                                             __m256i right, __m256i lo, __m256i hi,
+                                             __m256i zero_point) {
+    const __m256i q = ec_mbqm_256(acc, multiplier, left, right);
+    return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, lo), hi), zero_point);
+}
+
+/* The first min(n, 8) int8 at p, sign-extended (nothing read past them). */
+EC_AVX2_INLINE __m256i ec_widen_n_256(const int8_t *p, ptrdiff_t n) {
+    if (n >= 8)
+        return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    int8_t tmp[16] = {0};
+    memcpy(tmp, p, (size_t)n);
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)tmp));
+}
+
+/* The output stage of 8 channels starting at c (ec_requant16 with 256-bit vectors). */
+typedef struct {
+    int mode;
+    __m256i multiplier, left, right, lo, hi, zero_point;
+    __m256 scale, flo, fhi;
+} ec_requant8;
+
+EC_AVX2_INLINE ec_requant8 ec_requant8_load(const ec_requant *rq, ptrdiff_t c) {
+    ec_requant8 r;
+    r.mode = rq->mode;
+    r.zero_point = _mm256_set1_epi32(rq->zero_point);
+    r.lo = _mm256_set1_epi32(rq->lo - rq->zero_point);
+    r.hi = _mm256_set1_epi32(rq->hi - rq->zero_point);
+    r.flo = _mm256_set1_ps((float)(rq->lo - rq->zero_point));
+    r.fhi = _mm256_set1_ps((float)(rq->hi - rq->zero_point));
+    r.multiplier = r.left = r.right = r.zero_point;
+    r.scale = r.flo;
+    if (rq->mode == EC_OUT_FLOAT32) {
+        r.scale = _mm256_loadu_ps(rq->scale + c);
+    } else {
+        r.multiplier = _mm256_loadu_si256((const __m256i *)(rq->multiplier + c));
+        r.left = _mm256_loadu_si256((const __m256i *)(rq->left + c));
+        r.right = _mm256_loadu_si256((const __m256i *)(rq->right + c));
+    }
+    return r;
+}
+
+EC_AVX2_INLINE __m256i ec_requant8_apply(const ec_requant8 *r, __m256i acc) {
+    if (r->mode == EC_OUT_FLOAT32) {
+        const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), r->scale);
+        return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(scaled, r->flo),
+                                                                 r->fhi)), r->zero_point);
+    }
+    return ec_requant_double_256(acc, r->multiplier, r->left, r->right, r->lo, r->hi,
+                                 r->zero_point);
+}
+
+/* One tile: mr pixels x one group of 16 channels (two vectors) at oc0. */
+EC_AVXVNNI_INLINE void ec_avxvnni_tile(const int mr, const ec_windows *win,
+                                       const int8_t *restrict w, const int32_t *restrict bias,
+                                       ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq,
+                                       void *out, ptrdiff_t out_stride) {
+    __m256i acc[4][2];
+    const ptrdiff_t kq_per_tap = win->kq_per_tap;
+    for (int h = 0; h < 2; ++h) {
+        const __m256i b = _mm256_loadu_si256((const __m256i *)(bias + oc0 + 8 * h));
+#pragma GCC unroll 4
+        for (int p = 0; p < mr; ++p)
+            acc[p][h] = b;
+    }
+    for (ptrdiff_t t = 0; t < win->ntaps; ++t, w += kq_per_tap * 64) {
+        const uint8_t *row[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < mr; ++p)
+            row[p] = win->base[p] + win->tap_offset[t];
+        for (ptrdiff_t kq = 0; kq < kq_per_tap; ++kq) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + kq * 64));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + kq * 64 + 32));
+#pragma GCC unroll 4
+            for (int p = 0; p < mr; ++p) {
+                const __m256i xv = _mm256_set1_epi32(ec_load_u32(row[p] + 4 * kq));
+                acc[p][0] = _mm256_dpbusd_avx_epi32(acc[p][0], xv, w0);
+                acc[p][1] = _mm256_dpbusd_avx_epi32(acc[p][1], xv, w1);
             }
-            const __m512i q = ec_requant16_apply(&r, acc);
-            ptrdiff_t valid = row_elements - ox * out_step - c;
-            if (valid > cout - c)
-                valid = cout - c;
-            ec_store_bytes(out + ox * out_step + c, ec_lanes_below(valid), q);
+        }
+    }
+    for (int h = 0; h < 2; ++h) {
+        const ptrdiff_t oc = oc0 + 8 * h;
+        const ptrdiff_t n = cout - oc < 8 ? cout - oc : 8;
+        if (n <= 0)
+            break;
+        if (rq->mode == EC_OUT_INT32) {
+            for (int p = 0; p < mr && p < win->pixels; ++p) {
+                int32_t tmp[8];
+                _mm256_storeu_si256((__m256i *)tmp, acc[p][h]);
+                memcpy((int32_t *)out + p * out_stride + oc, tmp, (size_t)n * 4);
+            }
+            continue;
+        }
+        const ec_requant8 r = ec_requant8_load(rq, oc);
+        for (int p = 0; p < mr && p < win->pixels; ++p)
+            ec_store_bytes_256((int8_t *)out + p * out_stride + oc, n,
+                               ec_requant8_apply(&r, acc[p][h]));
+    }
+}
+
+EC_AVXVNNI_TARGET static void ec_avxvnni_tile_4(const ec_windows *win, const int8_t *w,
+        const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq, void *out,
+        ptrdiff_t out_stride) {
+    ec_avxvnni_tile(4, win, w, bias, oc0, cout, rq, out, out_stride);
+}
+
+EC_AVXVNNI_TARGET static void ec_avxvnni_tile_1(const ec_windows *win, const int8_t *w,
+        const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq, void *out,
+        ptrdiff_t out_stride) {
+    ec_avxvnni_tile(1, win, w, bias, oc0, cout, rq, out, out_stride);
+}
+
+/* ec_gemm_vnni512's contract with 256-bit vectors: the pixels in runs of 4. */
+static void ec_gemm_avxvnni(const ec_windows *win, const int8_t *w, const int32_t *bias,
+                            ptrdiff_t cout, const ec_requant *rq, void *out,
+                            ptrdiff_t out_stride) {
+    const ptrdiff_t groups = (cout + 15) / 16;
+    const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
+    const ptrdiff_t element = rq->mode == EC_OUT_INT32 ? 4 : 1;
+    for (ptrdiff_t first = 0; first < win->pixels; first += 4) {
+        ec_windows part = *win;
+        part.pixels = win->pixels - first < 4 ? win->pixels - first : 4;
+        for (int p = 0; p < 4; ++p)
+            part.base[p] = win->base[first + p < win->pixels ? first + p : first];
+        void *part_out = (uint8_t *)out + first * out_stride * element;
+        for (ptrdiff_t g = 0; g < groups; ++g) {
+            if (part.pixels == 1)
+                ec_avxvnni_tile_1(&part, w + g * group_stride, bias, 16 * g, cout, rq, part_out,
+                                  out_stride);
+            else
+                ec_avxvnni_tile_4(&part, w + g * group_stride, bias, 16 * g, cout, rq, part_out,
+                                  out_stride);
         }
     }
 }
 
-/* The same for a 3x3 kernel at width stride 1 or 2 (width dilation 1), reusing input
-   columns: the pair (row 0, row 1) and the single row 2 of an input column serve every
-   output pixel whose window covers it (three at stride 1, two at stride 2 for even
-   columns), so each column is loaded and widened once. wcols holds, per lane, the pairs
-   (w[0][kx], w[1][kx]) for kx = 0..2 and then (w[2][kx], 0) ([6][coutp][2] int16); a
-   sign-extended single row meets the zero half. x is output pixel 0's window corner,
-   row_step the bytes between kernel rows, cin the bytes between input pixels. */
-EC_VNNI_INLINE void ec_depthwise3x3_row_body(const int stride, const int8_t *x, ptrdiff_t ow,
+#define EC_V __m256i
+#define EC_V_LANES 8
+#define EC_V_TARGET EC_AVXVNNI_TARGET
+#define EC_V_INLINE EC_AVXVNNI_INLINE
+#define EC_V_NAME(f) f##_256
+#define EC_V_LOADU(p) _mm256_loadu_si256((const __m256i *)(p))
+#define EC_V_WIDEN(p) _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
+#define EC_V_PAIR(t0, t1) _mm256_blend_epi16((t0), _mm256_slli_epi32((t1), 16), 0xAA)
+#define EC_V_DPWSSD(acc, a, b) _mm256_dpwssd_avx_epi32((acc), (a), (b))
+#define EC_V_MADD(a, b) _mm256_madd_epi16((a), (b))
+#define EC_V_ADD(a, b) _mm256_add_epi32((a), (b))
+#define EC_V_REQUANT ec_requant8
+#define EC_V_REQUANT_LOAD(rq, c) ec_requant8_load((rq), (c))
+#define EC_V_REQUANT_APPLY(r, acc) ec_requant8_apply((r), (acc))
+#define EC_V_STORE(out, n, v) ec_store_bytes_256((out), (n), (v))
+#define EC_V_TARGET_PLAIN __attribute__((target("avx2")))
+#define EC_V_SET1(v) _mm256_set1_epi32(v)
+#define EC_V_SUB(a, b) _mm256_sub_epi32((a), (b))
+#define EC_V_SLLV(a, b) _mm256_sllv_epi32((a), (b))
+#define EC_V_WIDEN_N(p, n) ec_widen_n_256((p), (n))
+#define EC_V_MBQM(x, m, l, r) ec_mbqm_256((x), (m), (l), (r))
+#define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
+    ec_requant_double_256((acc), (m), (l), (r), (lo), (hi), (zp))
+#include "_core_kernels.inc"
+#undef EC_V
+#undef EC_V_LANES
+#undef EC_V_TARGET
+#undef EC_V_INLINE
+#undef EC_V_NAME
+#undef EC_V_LOADU
+#undef EC_V_WIDEN
+#undef EC_V_PAIR
+#undef EC_V_DPWSSD
+#undef EC_V_MADD
+#undef EC_V_ADD
+#undef EC_V_REQUANT
+#undef EC_V_REQUANT_LOAD
+#undef EC_V_REQUANT_APPLY
+#undef EC_V_STORE
+#undef EC_V_TARGET_PLAIN
+#undef EC_V_SET1
+#undef EC_V_SUB
+#undef EC_V_SLLV
+#undef EC_V_WIDEN_N
+#undef EC_V_MBQM
+#undef EC_V_REQUANT_DOUBLE
+
+/* The VNNI entry points pick the vector width: AVX-512 when the core may use it (or the
+   CPU has nothing else: an op compiled for it keeps working if the level is lowered). */
+static inline int ec_use_avx512(void) {
+    return ec_isa() == EC_ISA_AVX512_VNNI
+        || !(ec_isa_supported_mask() & (1 << EC_ISA_AVX_VNNI));
+}
+
+static void ec_gemm_vnni(const ec_windows *win, const int8_t *w, const int32_t *bias,
+                         ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride) {
+    if (ec_use_avx512())
+        ec_gemm_vnni512(win, w, bias, cout, rq, out, out_stride);
+    else
+        ec_gemm_avxvnni(win, w, bias, cout, rq, out, out_stride);
+}
+
+static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_t *x,
+                                 const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
+    ec_pack_windows_with(ec_use_avx512() ? ec_copy_flip_over : ec_copy_flip_over_avx2, rows,
+                         row_bytes, x, g, start, pixels);
+}
+
+/* ADD on vectors: AVX-512 when the core may use it, else AVX2 (call only from AVX2 up). */
+static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                             const ec_add_params *q) {
+    (ec_isa() == EC_ISA_AVX512_VNNI ? ec_add_rows_512 : ec_add_rows_256)(a, b, out, n, q);
+}
+
+static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+        ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset,
+        ptrdiff_t ntaps, const int16_t *wpairs, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    (ec_use_avx512() ? ec_depthwise_row_512 : ec_depthwise_row_256)(
+        x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps, wpairs, bias, cout, coutp,
+        rq, out);
+}
+
+static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t stride,
         ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
         ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
-    for (ptrdiff_t c = 0; c < cout; c += 16) {
-        const __mmask16 lanes = ec_lanes_below(cout - c);
-        const __m512i b = _mm512_loadu_si512(bias + c);
-        __m512i w01[3], w2[3];
-        for (int k = 0; k < 3; ++k) {
-            w01[k] = _mm512_loadu_si512(wcols + (k * coutp + c) * 2);
-            w2[k] = _mm512_loadu_si512(wcols + ((3 + k) * coutp + c) * 2);
-        }
-        const ec_requant16 r = ec_requant16_load(rq, c);
-        const int8_t *r0 = x + c, *r1 = r0 + row_step, *r2 = r1 + row_step;
-#define EC_COLUMN(j, pair, single)                                                          \
-        do {                                                                                \
-            const __m512i t0_ = _mm512_cvtepi8_epi32(                                       \
-                _mm_loadu_si128((const __m128i *)(r0 + (j) * cin)));                        \
-            const __m512i t1_ = _mm512_cvtepi8_epi32(                                       \
-                _mm_loadu_si128((const __m128i *)(r1 + (j) * cin)));                        \
-            pair = _mm512_mask_blend_epi16(0xAAAAAAAA, t0_, _mm512_slli_epi32(t1_, 16));   \
-            single = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r2 + (j) * cin))); \
-        } while (0)
-        __m512i pa, sa, pb, sb, pc, sc;
-        EC_COLUMN(0, pa, sa);
-        if (stride == 1)
-            EC_COLUMN(1, pb, sb);
-        for (ptrdiff_t ox = 0; ox < ow; ++ox) {
-            if (stride == 1) {
-                EC_COLUMN(ox + 2, pc, sc);
-            } else {
-                EC_COLUMN(2 * ox + 1, pb, sb);
-                EC_COLUMN(2 * ox + 2, pc, sc);
-            }
-            __m512i acc = _mm512_dpwssd_epi32(b, pa, w01[0]);
-            __m512i acc2 = _mm512_madd_epi16(sa, w2[0]);          /* a second chain */
-            acc = _mm512_dpwssd_epi32(acc, pb, w01[1]);
-            acc2 = _mm512_dpwssd_epi32(acc2, sb, w2[1]);
-            acc = _mm512_dpwssd_epi32(acc, pc, w01[2]);
-            acc2 = _mm512_dpwssd_epi32(acc2, sc, w2[2]);
-            acc = _mm512_add_epi32(acc, acc2);
-            const __m512i q = ec_requant16_apply(&r, acc);
-            ec_store_bytes(out + ox * cout + c, lanes, q);
-            pa = stride == 1 ? pb : pc;
-            sa = stride == 1 ? sb : sc;
-            pb = pc;
-            sb = sc;
-        }
-#undef EC_COLUMN
-    }
+    (ec_use_avx512() ? ec_depthwise3x3_row_512 : ec_depthwise3x3_row_256)(
+        x, ow, stride, row_step, cin, wcols, bias, cout, coutp, rq, out);
 }
 
-EC_VNNI_TARGET static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow,
-        ptrdiff_t stride, ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols,
-        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
-        int8_t *out) {
-    if (stride == 1)
-        ec_depthwise3x3_row_body(1, x, ow, row_step, cin, wcols, bias, cout, coutp, rq, out);
-    else
-        ec_depthwise3x3_row_body(2, x, ow, row_step, cin, wcols, bias, cout, coutp, rq, out);
-}
-
-EC_VNNI_TARGET static void ec_depthwise_row_vnni(const int8_t *x, ptrdiff_t ow,
-        ptrdiff_t pixel_step, ptrdiff_t out_step, ptrdiff_t row_elements,
-        const ptrdiff_t *tap_offset, ptrdiff_t ntaps, const int16_t *wpairs,
-        const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq,
-        int8_t *out) {
-    if (ntaps == 9)   /* 3x3, by far the most common */
-        ec_depthwise_row_body(9, x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps,
-                              wpairs, bias, cout, coutp, rq, out);
-    else
-        ec_depthwise_row_body(0, x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps,
-                              wpairs, bias, cout, coutp, rq, out);
+static void ec_pad_flip_vnni(const int8_t *src, uint8_t *dst, ptrdiff_t n, ptrdiff_t h,
+        ptrdiff_t w, ptrdiff_t c, ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t top, ptrdiff_t left,
+        int8_t zero_point) {
+    ec_pad_flip_with(ec_use_avx512() ? ec_copy_flip_vnni : ec_copy_flip_avx2, src, dst, n, h,
+                     w, c, hp, wp, top, left, zero_point);
 }
 #else
 #define EC_HAVE_VNNI_KERNELS 0
@@ -911,7 +1112,7 @@ static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_
                                  const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
     (void)rows; (void)row_bytes; (void)x; (void)g; (void)start; (void)pixels;
 }
-static void ec_add_rows_vnni(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                              const ec_add_params *q) {
     (void)a; (void)b; (void)out; (void)n; (void)q;
 }

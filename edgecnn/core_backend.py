@@ -67,7 +67,8 @@ class CompiledModel:
         self.qgraph = qgraph
         self.threads = max(1, int(threads))
         # The instruction set is fixed per compiled model: the weight layouts depend on it.
-        self.vnni = _core.isa() == "avx512-vnni"
+        # the VNNI kernels (AVX-512 or AVX-VNNI): their weight layouts differ from the others
+        self.vnni = _core.isa() in ("avx-vnni", "avx512-vnni")
         self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads,
                                                                    self.vnni)
                                                for step, node in enumerate(qgraph.nodes)})

@@ -27,8 +27,7 @@ import edgecnn
 from edgecnn import _core
 from oracles import all_models, random_input, read
 assert edgecnn.__file__.startswith(sys.argv[2]), edgecnn.__file__   # the sanitized build
-isas = ["baseline", "avx2", "avx512-vnni"]
-isas = isas[:isas.index(_core.supported_isa()) + 1]
+isas = _core.supported_isas()
 runs = 0
 for isa in isas:
     _core.set_isa(isa)
