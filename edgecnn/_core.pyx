@@ -18,8 +18,8 @@ accumulator is exact because the true value fits in int32 (lowering checks
 the bound), and wrap-around arithmetic is exact modulo 2^32.
 
 The inner loops that want intrinsics or `restrict` are C, in _core_simd.h,
-picked at run time by instruction set (baseline, AVX2, AVX-512 VNNI; see
-set_isa). An op whose weight layout depends on it (CONV_VNNI, DWCONV_VNNI)
+picked at run time by instruction set (baseline, AVX2, AVX-VNNI, AVX-512
+VNNI; see set_isa). An op whose weight layout depends on it (CONV_VNNI, DWCONV_VNNI)
 is chosen when the model is compiled.
 """
 
@@ -176,8 +176,9 @@ def supported_isas():
 
 
 def set_isa(str name):
-    """Use at most this instruction set from now on (models compiled before keep the
-    kernels they were compiled for). Raises ValueError above what the CPU supports."""
+    """Use the kernels of this instruction set from now on (models compiled before keep
+    their weight layouts, and pick among the kernels those layouts allow). Raises
+    ValueError for a level the CPU does not run."""
     if name not in ISAS:
         raise ValueError(f"unknown instruction set {name!r}; choose one of {', '.join(ISAS)}")
     if ec_set_isa(ISAS[name]) != 0:
