@@ -66,8 +66,8 @@ class CompiledModel:
                 "compiler, or use backend='reference'", "core backend")
         self.qgraph = qgraph
         self.threads = max(1, int(threads))
-        # The instruction set is fixed per compiled model: the weight layouts depend on it.
-        # the VNNI kernels (AVX-512 or AVX-VNNI): their weight layouts differ from the others
+        # Fixed per compiled model: the VNNI kernels (AVX-512 or AVX-VNNI) read their own
+        # weight layouts, so the instruction set at compile time decides which ops are made.
         self.vnni = _core.isa() in ("avx-vnni", "avx512-vnni")
         self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads,
                                                                    self.vnni)
@@ -115,10 +115,7 @@ def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
             padded = n * geometry["hp"] * geometry["wp"] * cin + READ_SLACK
         return threads * _work_bytes(node, vnni) + padded
     if node.op == "FULLY_CONNECTED" and vnni:
-        weights = _fc_as_conv_weights(node.params.weights)
-        flipped = int(np.prod(qgraph.tensors[node.inputs[0]].shape)) if _vnni_in_place(node) \
-            else 0
-        return threads * _vnni_work_bytes(weights.shape) + flipped
+        return threads * _vnni_work_bytes(_fc_as_conv_weights(node.params.weights).shape)
     if node.op == "FULLY_CONNECTED":
         if _fc_rows(qgraph, node) <= FC_ROWS_FOR_DOT_PRODUCTS:
             return 4 * node.params.weights.shape[0]
@@ -218,32 +215,33 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
     requant = _pad_channels(_requant_arrays(p.requant, cout, split_shifts=True), coutp)
     if len(requant) == 3:
         requant += [None, None]
-    tap_offsets = None
-    if in_place:
-        dilation = getattr(p, "dilation", (1, 1))
-        wp = geometry[16]
-        tap_offsets = np.array([(ky * dilation[0] * wp + kx * dilation[1]) * cin
-                                for ky in range(kh) for kx in range(kw)], np.intp)
+    tap_offsets = _tap_offsets(kh, kw, p.dilation, geometry[16], cin) if in_place else None
     arrays = [_vnni_weights(weights, per_tap=in_place), *_pad_channels([folded], coutp)] + \
         requant + [tap_offsets]
     cm.program.add("CONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
 
 
+def _tap_offsets(kh: int, kw: int, dilation, wp: int, cin: int) -> np.ndarray:
+    """Byte offsets of a window's taps from its top-left corner, in an input wp pixels
+    wide (row-major taps, the order of the weights)."""
+    return np.array([(ky * dilation[0] * wp + kx * dilation[1]) * cin
+                     for ky in range(kh) for kx in range(kw)], np.intp)
+
+
 def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry: list[int],
                             scratch: int, padded: bool) -> None:
-    """DEPTHWISE_CONV_2D with depth multiplier 1 on AVX-512: 16 lanes per vector, tap
-    pairs as int16 (VPDPWSSD), the taps' offsets within a window computed here once. With
-    stride 1 and channels dividing 16, a vector holds 16 / channels whole pixels and every
-    per-channel array is repeated to match."""
+    """DEPTHWISE_CONV_2D with depth multiplier 1 on the VNNI kernels: tap pairs as int16
+    (VPDPWSSD) on 16 lanes (in 8-lane pieces with AVX-VNNI), the taps' offsets within a
+    window computed here once. With stride 1 and channels dividing 16, the 16 lanes hold
+    16 / channels whole pixels and every per-channel array is repeated to match."""
     p = node.params
     kh, kw, cout = p.weights.shape
     cin, wp = geometry[3], geometry[16]
     per_vector = 16 // cout if (p.stride[1] == 1 and cout < 16 and 16 % cout == 0) else 1
     lanes = cout * per_vector
     coutp = _round_up(lanes, 16)
-    tap_offsets = np.array([(ky * p.dilation[0] * wp + kx * p.dilation[1]) * cin
-                            for ky in range(kh) for kx in range(kw)], np.intp)
+    tap_offsets = _tap_offsets(kh, kw, p.dilation, wp, cin)
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     work = _work_bytes(node)
     pad_at = scratch + cm.threads * work if padded else -1
