@@ -787,29 +787,7 @@ static void ec_pad_flip_with(ec_copy_fn copy_exact, const int8_t *src, uint8_t *
 #define EC_V_MBQM(x, m, l, r) ec_mbqm_512((x), (m), (l), (r))
 #define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
     ec_requant_double_512((acc), (m), (l), (r), (lo), (hi), (zp))
-#include "_core_kernels.inc"
-#undef EC_V
-#undef EC_V_LANES
-#undef EC_V_TARGET
-#undef EC_V_INLINE
-#undef EC_V_NAME
-#undef EC_V_LOADU
-#undef EC_V_WIDEN
-#undef EC_V_PAIR
-#undef EC_V_DPWSSD
-#undef EC_V_MADD
-#undef EC_V_ADD
-#undef EC_V_REQUANT
-#undef EC_V_REQUANT_LOAD
-#undef EC_V_REQUANT_APPLY
-#undef EC_V_STORE
-#undef EC_V_TARGET_PLAIN
-#undef EC_V_SET1
-#undef EC_V_SUB
-#undef EC_V_SLLV
-#undef EC_V_WIDEN_N
-#undef EC_V_MBQM
-#undef EC_V_REQUANT_DOUBLE
+#include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
 /* ------------------------------------------------------------------------------------
    AVX-VNNI (the 256-bit VEX form of VPDPBUSD, with AVX2): the same GEMM on the same weight
@@ -1022,29 +1000,7 @@ static void ec_gemm_avxvnni(const ec_windows *win, const int8_t *w, const int32_
 #define EC_V_MBQM(x, m, l, r) ec_mbqm_256((x), (m), (l), (r))
 #define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
     ec_requant_double_256((acc), (m), (l), (r), (lo), (hi), (zp))
-#include "_core_kernels.inc"
-#undef EC_V
-#undef EC_V_LANES
-#undef EC_V_TARGET
-#undef EC_V_INLINE
-#undef EC_V_NAME
-#undef EC_V_LOADU
-#undef EC_V_WIDEN
-#undef EC_V_PAIR
-#undef EC_V_DPWSSD
-#undef EC_V_MADD
-#undef EC_V_ADD
-#undef EC_V_REQUANT
-#undef EC_V_REQUANT_LOAD
-#undef EC_V_REQUANT_APPLY
-#undef EC_V_STORE
-#undef EC_V_TARGET_PLAIN
-#undef EC_V_SET1
-#undef EC_V_SUB
-#undef EC_V_SLLV
-#undef EC_V_WIDEN_N
-#undef EC_V_MBQM
-#undef EC_V_REQUANT_DOUBLE
+#include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
 /* The VNNI entry points pick the vector width: AVX-512 when the core may use it (or the
    CPU has nothing else: an op compiled for it keeps working if the level is lowered). */
