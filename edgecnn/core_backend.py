@@ -42,18 +42,20 @@ def instruction_set() -> str:
     return f"{_core.isa()} (this CPU runs up to {_core.supported_isa()})"
 
 
-def _apply_isa_override() -> None:
-    """EDGECNN_ISA=baseline|avx2|avx512-vnni caps the kernels the core picks at run time
-    (to measure or test the portable paths on a newer CPU)."""
+def _isa_override_error() -> str:
+    """EDGECNN_ISA=baseline|avx2|avx-vnni|avx512-vnni picks the kernels the core uses (to
+    measure or test the other paths on a newer CPU). Applied at import; a bad value is
+    reported when the core is first used (as a one-line error, not at import)."""
     name = os.environ.get("EDGECNN_ISA")
     if name and _core is not None:
         try:
             _core.set_isa(name)
         except ValueError as exc:
-            raise EdgecnnError(str(exc), "the EDGECNN_ISA environment variable") from None
+            return str(exc)
+    return ""
 
 
-_apply_isa_override()
+_ISA_ERROR = _isa_override_error()
 
 
 class CompiledModel:
@@ -64,6 +66,8 @@ class CompiledModel:
             raise BackendUnavailableError(
                 f"the Cython core is not built ({_IMPORT_ERROR}); reinstall edgecnn with a C "
                 "compiler, or use backend='reference'", "core backend")
+        if _ISA_ERROR:
+            raise EdgecnnError(_ISA_ERROR, "the EDGECNN_ISA environment variable")
         self.qgraph = qgraph
         self.threads = max(1, int(threads))
         # Fixed per compiled model: the VNNI kernels (AVX-512 or AVX-VNNI) read their own
