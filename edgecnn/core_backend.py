@@ -138,8 +138,10 @@ def _work_bytes(node: QNode, vnni: bool = False) -> int:
     """One thread's working memory (4-byte aligned). Conv: int32 accumulators and the
     packed input pairs of one block of output pixels, plus one im2col window (VNNI: the
     block's flipped input rows and int32 accumulators); depthwise: one pixel's
-    accumulators."""
+    accumulators (none for the VNNI kernels, which keep them in registers)."""
     if node.op == "DEPTHWISE_CONV_2D":
+        if vnni and _depthwise_vnni(node):
+            return 0
         return 4 * _round_up(node.params.weights.shape[2], 8)
     if vnni:
         return _vnni_work_bytes(node.params.weights.shape)
@@ -216,14 +218,19 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
     pad_at = scratch + cm.threads * work if (padded or in_place) else -1
     ints = geometry + [scratch, work, _threads_for(cm, out_shape, weights[0].size), row_bytes,
                        row_bytes // 4, coutp, int(in_place)]
-    requant = _pad_channels(_requant_arrays(p.requant, cout, split_shifts=True), coutp)
-    if len(requant) == 3:
-        requant += [None, None]
+    requant = _pad_channels(_requant_arrays(p.requant, cout), coutp)
     tap_offsets = _tap_offsets(kh, kw, p.dilation, geometry[16], cin) if in_place else None
     arrays = [_vnni_weights(weights, per_tap=in_place), *_pad_channels([folded], coutp)] + \
         requant + [tap_offsets]
     cm.program.add("CONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
+
+
+def _depthwise_vnni(node: QNode) -> bool:
+    """Whether a depthwise convolution has a VNNI kernel: depth multiplier 1, and a
+    requantization those kernels do in registers."""
+    p = node.params
+    return p.depth_multiplier == 1 and p.requant.rounding in ("double", "float32")
 
 
 def _tap_offsets(kh: int, kw: int, dilation, wp: int, cin: int) -> np.ndarray:
@@ -247,15 +254,12 @@ def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry:
     coutp = _round_up(lanes, 16)
     tap_offsets = _tap_offsets(kh, kw, p.dilation, wp, cin)
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
-    work = _work_bytes(node)
-    pad_at = scratch + cm.threads * work if padded else -1
+    pad_at = scratch if padded else -1
     columns = (kh, kw) == (3, 3) and p.stride[1] in (1, 2) and p.dilation[1] == 1 and \
         per_vector == 1
-    ints = geometry + [1, scratch, work, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
-                                                       kh * kw), coutp, per_vector, int(columns)]
-    requant = _requant_arrays(p.requant, cout, split_shifts=True)
-    if len(requant) == 3:
-        requant += [None, None]
+    ints = geometry + [1, scratch, 0, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
+                                                    kh * kw), coutp, per_vector, int(columns)]
+    requant = _requant_arrays(p.requant, cout)
     per_lane = [None if a is None else np.tile(a, per_vector) for a in [bias] + requant]
     weights = np.tile(p.weights, (1, 1, per_vector))
     pairs = _depthwise_column_pairs(weights, coutp) if columns else \
@@ -363,10 +367,10 @@ def _folded_bias(bias: np.ndarray, weights_per_output: np.ndarray, input_zero_po
     return quant.wrap_int32(folded).astype(np.int32)
 
 
-def _requant_arrays(requant, channels: int, split_shifts: bool = False) -> list:
-    """[multiplier, shift, real scale] per channel (the kernels' p[2], p[3], p[4]), and with
-    split_shifts [left, right] = max(shift, 0), max(-shift, 0) for the double-rounding row
-    loop (p[5], p[6])."""
+def _requant_arrays(requant, channels: int) -> list:
+    """[multiplier, shift, real scale, left, right] per channel, the kernels' p[2] to p[6]:
+    the real scale for the float roundings, left and right = max(shift, 0), max(-shift, 0)
+    for double rounding's vector rows (None where the rounding does not use them)."""
     multiplier = np.ascontiguousarray(np.broadcast_to(requant.multiplier, (channels,)), np.int32)
     shift = np.ascontiguousarray(np.broadcast_to(requant.shift, (channels,)), np.int32)
     real = None
@@ -374,10 +378,10 @@ def _requant_arrays(requant, channels: int, split_shifts: bool = False) -> list:
         real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float64)
     elif requant.rounding == "float32":
         real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float32)
-    arrays = [multiplier, shift, real]
-    if split_shifts and requant.rounding == "double":
-        arrays += [np.maximum(shift, 0).astype(np.int32), np.maximum(-shift, 0).astype(np.int32)]
-    return arrays
+    if requant.rounding != "double":
+        return [multiplier, shift, real, None, None]
+    return [multiplier, shift, real, np.maximum(shift, 0).astype(np.int32),
+            np.maximum(-shift, 0).astype(np.int32)]
 
 
 def _compile_node(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -405,8 +409,7 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
         return _compile_conv_vnni(cm, step, node, p.weights,
                                   _conv_ints(p, x.shape, y.shape, p.weights.shape[1:3], g),
                                   y.shape, g["padded_bytes"] > 0)
-    if node.op == "DEPTHWISE_CONV_2D" and cm.vnni and p.depth_multiplier == 1 and \
-            p.requant.rounding in ("double", "float32"):
+    if node.op == "DEPTHWISE_CONV_2D" and cm.vnni and _depthwise_vnni(node):
         return _compile_depthwise_vnni(cm, step, node, _conv_ints(
             p, x.shape, y.shape, p.weights.shape[0:2], g), scratch, g["padded_bytes"] > 0)
     if node.op == "CONV_2D":
@@ -418,7 +421,7 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
             "CONV"
         pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
         weights = _weight_pairs(p.weights)
-        bias = np.concatenate([bias, np.zeros(coutp - cout, np.int32)])
+        bias = _pad_channels([bias], coutp)[0]
     else:
         kh, kw, _ = p.weights.shape
         per_output = np.moveaxis(p.weights, 2, 0)                       # [cout, kh, kw]
@@ -430,12 +433,9 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
         pad_at = scratch + cm.threads * work if g["padded_bytes"] else -1
         weights = np.ascontiguousarray(p.weights)
     ints = _conv_ints(p, x.shape, y.shape, (kh, kw), g) + extra
-    arrays = [weights, bias] + _requant_arrays(p.requant, cout, split_shifts=True)
+    arrays = [weights, bias] + _requant_arrays(p.requant, cout)
     if node.op == "DEPTHWISE_CONV_2D":
-        if len(arrays) == 5:
-            arrays += [None, None]
-        biasp = np.concatenate([bias, np.zeros(_round_up(cout, 8) - cout, np.int32)])
-        arrays[1] = biasp
+        arrays[1] = _pad_channels([bias], _round_up(cout, 8))[0]
         arrays.append(pairs)
     cm.program.add(kind, x_off, -1, y_off, pad_at, ints, arrays, p.requant.rounding)
 
@@ -465,28 +465,26 @@ def _compile_fc(cm: CompiledModel, step: int, node: QNode) -> None:
     x, y, x_off, y_off = _io(cm, node)
     out_f, in_f = p.weights.shape
     rows = int(np.prod(x.shape)) // in_f
+    # the rows as a 1 x rows image of in_f channels, for the convolution kernels
+    geometry = [1, 1, rows, in_f, 1, rows, out_f, 1, 1, 1, 1, 1, 1, 0, 0, 1, rows,
+                p.output_zero_point, p.activation_min, p.activation_max, p.input_zero_point]
     if cm.vnni:
-        geometry = [1, 1, rows, in_f, 1, rows, out_f, 1, 1, 1, 1, 1, 1, 0, 0, 1, rows,
-                    p.output_zero_point, p.activation_min, p.activation_max, p.input_zero_point]
         return _compile_conv_vnni(cm, step, node, _fc_as_conv_weights(p.weights), geometry,
                                   (1, 1, rows, out_f), padded=False)
     if rows <= FC_ROWS_FOR_DOT_PRODUCTS:
         bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
         ints = [rows, in_f, out_f, p.output_zero_point, p.activation_min, p.activation_max]
-        arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, out_f,
-                                                                             split_shifts=True)
+        arrays = [np.ascontiguousarray(p.weights), bias] + _requant_arrays(p.requant, out_f)
         cm.program.add("FC", x_off, -1, y_off, cm.plan.scratch_offsets[step], ints, arrays,
                        p.requant.rounding)
         return
     weights = _fc_as_conv_weights(p.weights)
     coutp, kpairs = _padded_gemm_sizes(weights.shape)
     bias = _folded_bias(p.bias, p.weights, p.input_zero_point)
-    bias = np.concatenate([bias, np.zeros(coutp - out_f, np.int32)])
+    bias = _pad_channels([bias], coutp)[0]
     work = _gemm_work_bytes(weights.shape)
-    ints = [1, 1, rows, in_f, 1, rows, out_f, 1, 1, 1, 1, 1, 1, 0, 0, 1, rows,
-            p.output_zero_point, p.activation_min, p.activation_max, p.input_zero_point,
-            cm.plan.scratch_offsets[step], work, 1, coutp, kpairs]
-    arrays = [_weight_pairs(weights), bias] + _requant_arrays(p.requant, out_f, split_shifts=True)
+    ints = geometry + [cm.plan.scratch_offsets[step], work, 1, coutp, kpairs]
+    arrays = [_weight_pairs(weights), bias] + _requant_arrays(p.requant, out_f)
     cm.program.add("CONV", x_off, -1, y_off, -1, ints, arrays, p.requant.rounding)
 
 
