@@ -3,7 +3,8 @@
 
 A model is compiled once (edgecnn/core_backend.py) into a Program: a flat
 array of OpDesc records whose tensors are byte offsets into one arena laid
-out by the planner. `Program.run()` runs every op in one call,
+out by the planner. `Program.run()` runs every op in one call (on the arena
+given to `Program.bind`),
 without the GIL. Each arithmetic helper is the twin of the function of the
 same name in reference/quant.py; each kernel the twin of the reference
 kernel named in its comment.
@@ -351,6 +352,18 @@ cdef void pad_input(const int8_t* src, int8_t* dst, Py_ssize_t n, Py_ssize_t h, 
             memcpy(dst + ((b * hp + y + top) * wp + left) * c, src + (b * h + y) * w * c, w * c)
 
 
+cdef inline const int8_t* padded_input(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # A convolution's input, or (op.scratch >= 0) its copy padded with the input zero point
+    # (geometry in the convolution ints: n, h, w, c = i[0..3], top, left = i[13], i[14],
+    # padded hp, wp = i[15], i[16], zero point i[20]).
+    if op.scratch < 0:
+        return <const int8_t*>(arena + op.in0)
+    pad_input(<const int8_t*>(arena + op.in0), <int8_t*>(arena + op.scratch), op.i[0],
+              op.i[1], op.i[2], op.i[3], op.i[15], op.i[16], op.i[13], op.i[14],
+              <int8_t>op.i[20])
+    return <const int8_t*>(arena + op.scratch)
+
+
 DEF PIXEL_BLOCK = 4
 
 
@@ -411,14 +424,10 @@ cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # block of output pixels, their input windows (im2col, or the input pixels
     # themselves for a 1x1 stride-1 convolution) times weights laid out [K][cout].
     # With threads, thread t computes output rows t, t + threads, ...
-    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if op.scratch >= 0:
-        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
-                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
-        x = <const int8_t*>(arena + op.scratch)
     if threads > 1:
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_rows(op, x, y, work + t * work_stride, t, threads)
@@ -496,18 +505,17 @@ cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint
 cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # conv2d with the AVX-512 VNNI GEMM (compiled only when the CPU has it); thread t
     # takes pixel blocks t, t + threads, ...
-    cdef const uint8_t* x = arena + op.in0
+    cdef const uint8_t* x
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if op.i[27] != 0:
-        ec_pad_flip_vnni(<const int8_t*>x, arena + op.scratch, op.i[0], op.i[1], op.i[2],
-                         op.i[3], op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
+    if op.i[27] != 0:   # windows read in place: a flipped copy of the input
+        ec_pad_flip_vnni(<const int8_t*>(arena + op.in0), arena + op.scratch, op.i[0], op.i[1],
+                         op.i[2], op.i[3], op.i[15], op.i[16], op.i[13], op.i[14],
+                         <int8_t>op.i[20])
         x = arena + op.scratch
-    elif op.scratch >= 0:
-        pad_input(<const int8_t*>x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2],
-                  op.i[3], op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
-        x = arena + op.scratch
+    else:
+        x = <const uint8_t*>padded_input(op, arena)
     if threads > 1:
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_vnni_blocks(op, x, y, work + t * work_stride, t, threads)
@@ -569,13 +577,9 @@ cdef void depthwise_rows(const OpDesc* op, const int8_t* x, int8_t* y, int32_t* 
 cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/depthwise_conv2d.py (integer_ops/depthwise_conv.h); the input is
     # read from a copy padded with the zero point; threads split the output rows.
-    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t work_stride = op.i[23], threads = op.i[24], t
-    if op.scratch >= 0:
-        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
-                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
-        x = <const int8_t*>(arena + op.scratch)
     if threads > 1:
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
@@ -616,18 +620,28 @@ cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
 
 
 cdef void depthwise_conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t threads = op.i[24], t
-    if op.scratch >= 0:
-        pad_input(x, <int8_t*>(arena + op.scratch), op.i[0], op.i[1], op.i[2], op.i[3],
-                  op.i[15], op.i[16], op.i[13], op.i[14], <int8_t>op.i[20])
-        x = <const int8_t*>(arena + op.scratch)
     if threads > 1:
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_vnni_rows(op, x, y, t, threads)
     else:
         depthwise_vnni_rows(op, x, y, 0, 1)
+
+
+cdef inline Py_ssize_t window_start(Py_ssize_t out, Py_ssize_t stride,
+                                    Py_ssize_t pad) noexcept nogil:
+    # First input index of a pooling window along one axis, inside the image.
+    cdef Py_ssize_t start = out * stride - pad
+    return start if start > 0 else 0
+
+
+cdef inline Py_ssize_t window_end(Py_ssize_t out, Py_ssize_t stride, Py_ssize_t pad,
+                                  Py_ssize_t size, Py_ssize_t limit) noexcept nogil:
+    # One past the last input index of that window, inside the image.
+    cdef Py_ssize_t end = out * stride - pad + size
+    return end if end < limit else limit
 
 
 cdef void pool2d(const OpDesc* op, uint8_t* arena, bint is_max) noexcept nogil:
@@ -645,19 +659,11 @@ cdef void pool2d(const OpDesc* op, uint8_t* arena, bint is_max) noexcept nogil:
     cdef int8_t* out_pixel
     for b in range(n):
         for oy in range(oh):
-            y0 = oy * sh - top
-            y1 = y0 + fh
-            if y0 < 0:
-                y0 = 0
-            if y1 > h:
-                y1 = h
+            y0 = window_start(oy, sh, top)
+            y1 = window_end(oy, sh, top, fh, h)
             for ox in range(ow):
-                x0 = ox * sw - left
-                x1 = x0 + fw
-                if x0 < 0:
-                    x0 = 0
-                if x1 > w:
-                    x1 = w
+                x0 = window_start(ox, sw, left)
+                x1 = window_end(ox, sw, left, fw, w)
                 for ch in range(c):
                     acc[ch] = -128 if is_max else 0
                 for iy in range(y0, y1):
@@ -980,18 +986,6 @@ cdef class Program:
             op.p[k] = <const void*>&view[0]
         self.n_ops += 1
 
-    def execute(self, unsigned char[::1] arena):
-        """Run every op on the arena, in one call and without the GIL."""
-        cdef Py_ssize_t k
-        cdef uint8_t* base
-        if arena.shape[0] < self.arena_size:
-            raise ValueError(f"arena of {arena.shape[0]} bytes, the plan needs {self.arena_size}")
-        base = <uint8_t*>&arena[0]
-        with nogil:
-            for k in range(self.n_ops):
-                run_op(&self.ops[k], base)
-
-
     def bind(self, arena):
         """Work in this arena (a C-contiguous uint8 numpy array of at least arena_size
         bytes) from now on: run() then needs no buffer lookup per call."""
@@ -1002,7 +996,7 @@ cdef class Program:
         self.bound_base = <uint8_t*>&view[0]
 
     def run(self):
-        """execute() on the bound arena (see bind)."""
+        """Run every op on the bound arena (see bind), in one call and without the GIL."""
         cdef Py_ssize_t k
         cdef uint8_t* base = self.bound_base
         if base == NULL:
@@ -1011,15 +1005,15 @@ cdef class Program:
             for k in range(self.n_ops):
                 run_op(&self.ops[k], base)
 
-    def time_ops(self, unsigned char[::1] arena, int repeats):
-        """Seconds per op (median of `repeats`), for profiling (`edgecnn bench --per-op`)."""
+    def time_ops(self, int repeats):
+        """Seconds per op on the bound arena (median of `repeats`), for profiling
+        (`edgecnn bench --per-op`)."""
         import time
         cdef Py_ssize_t k
         cdef int r
-        cdef uint8_t* base
-        if arena.shape[0] < self.arena_size:
-            raise ValueError("arena too small")
-        base = <uint8_t*>&arena[0]
+        cdef uint8_t* base = self.bound_base
+        if base == NULL:
+            raise ValueError("no arena bound: call bind() first")
         result = []
         for k in range(self.n_ops):
             samples = []

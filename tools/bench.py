@@ -211,6 +211,6 @@ def _print_per_op(path: str) -> None:
     compiled = CompiledModel(model.qgraph)
     x = np.zeros(model.inputs[0].shape, model.inputs[0].dtype)
     compiled.run([x])
-    times = compiled.program.time_ops(compiled.arena, 20)
+    times = compiled.program.time_ops(20)
     print(f"  per op (core, {len(times)} program ops): " +
           ", ".join(f"{t * 1e6:.0f}us" for t in times))
