@@ -444,7 +444,6 @@ static inline void edgecnn_accumulate_row(int32_t *restrict total, const int8_t 
    ------------------------------------------------------------------------------------ */
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#define EC_HAVE_VNNI_KERNELS 1
 #define EC_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define EC_VNNI_INLINE static inline __attribute__((always_inline)) EC_VNNI_TARGET
 
@@ -570,40 +569,6 @@ EC_VNNI_INLINE __m512i ec_requant_float32_512(__m512i acc, __m512 scale, __m512 
                             zero_point);
 }
 
-/* The output stage of 16 channels starting at c, loaded once and applied to many pixels. */
-typedef struct {
-    int mode;                                             /* EC_OUT_DOUBLE or EC_OUT_FLOAT32 */
-    __m512i multiplier, left, right, lo, hi, zero_point;  /* lo, hi: minus the zero point */
-    __m512 scale, flo, fhi;
-} ec_requant16;
-
-EC_VNNI_INLINE ec_requant16 ec_requant16_load(const ec_requant *rq, ptrdiff_t c) {
-    ec_requant16 r;
-    r.mode = rq->mode;
-    r.zero_point = _mm512_set1_epi32(rq->zero_point);
-    r.lo = _mm512_set1_epi32(rq->lo - rq->zero_point);
-    r.hi = _mm512_set1_epi32(rq->hi - rq->zero_point);
-    r.flo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
-    r.fhi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
-    r.multiplier = r.left = r.right = r.zero_point;
-    r.scale = r.flo;
-    if (rq->mode == EC_OUT_FLOAT32) {
-        r.scale = _mm512_loadu_ps(rq->scale + c);
-    } else {
-        r.multiplier = _mm512_loadu_si512(rq->multiplier + c);
-        r.left = _mm512_loadu_si512(rq->left + c);
-        r.right = _mm512_loadu_si512(rq->right + c);
-    }
-    return r;
-}
-
-EC_VNNI_INLINE __m512i ec_requant16_apply(const ec_requant16 *r, __m512i acc) {
-    if (r->mode == EC_OUT_FLOAT32)
-        return ec_requant_float32_512(acc, r->scale, r->flo, r->fhi, r->zero_point);
-    return ec_requant_double_512(acc, r->multiplier, r->left, r->right, r->lo, r->hi,
-                                 r->zero_point);
-}
-
 static inline __mmask16 ec_lanes_below(ptrdiff_t count) {
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
 }
@@ -640,6 +605,33 @@ static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
         }
     }
 }
+
+#define EC_V __m512i
+#define EC_V_LANES 16
+#define EC_V_TARGET EC_VNNI_TARGET
+#define EC_V_INLINE EC_VNNI_INLINE
+#define EC_V_NAME(f) f##_512
+#define EC_V_LOADU(p) _mm512_loadu_si512(p)
+#define EC_V_WIDEN(p) _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define EC_V_PAIR(t0, t1) _mm512_mask_blend_epi16(0xAAAAAAAA, (t0), _mm512_slli_epi32((t1), 16))
+#define EC_V_DPWSSD(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
+#define EC_V_MADD(a, b) _mm512_madd_epi16((a), (b))
+#define EC_V_ADD(a, b) _mm512_add_epi32((a), (b))
+#define EC_V_STORE(out, n, v) ec_store_bytes((out), ec_lanes_below(n), (v))
+#define EC_V_TARGET_PLAIN EC_VNNI_TARGET
+#define EC_V_SET1(v) _mm512_set1_epi32(v)
+#define EC_V_SUB(a, b) _mm512_sub_epi32((a), (b))
+#define EC_V_SLLV(a, b) _mm512_sllv_epi32((a), (b))
+#define EC_V_WIDEN_N(p, n) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(ec_lanes_below(n), (p)))
+#define EC_V_MBQM(x, m, l, r) ec_mbqm_512((x), (m), (l), (r))
+#define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
+    ec_requant_double_512((acc), (m), (l), (r), (lo), (hi), (zp))
+#define EC_VF __m512
+#define EC_V_SET1_PS(v) _mm512_set1_ps(v)
+#define EC_V_LOADU_PS(p) _mm512_loadu_ps(p)
+#define EC_V_REQUANT_FLOAT32(acc, scale, lo, hi, zp) \
+    ec_requant_float32_512((acc), (scale), (lo), (hi), (zp))
+#include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
 /* One tile of the GEMM: `mr` pixels times `nb` groups of 16 output channels starting at
    oc0 (the weights of group g at w + g * group_stride). mr and nb are constants after
@@ -690,7 +682,7 @@ EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const ec_windows *w
                                              acc[p][g]);
             continue;
         }
-        const ec_requant16 r = ec_requant16_load(rq, oc);
+        const ec_out_stage_512 r = ec_out_stage_load_512(rq, oc);
         if (r.mode == EC_OUT_FLOAT32) {   /* the mode test outside the pixel loop */
 #pragma GCC unroll 8
             for (int p = 0; p < mr; ++p)
@@ -764,30 +756,6 @@ static void ec_pad_flip_with(ec_copy_fn copy_exact, const int8_t *src, uint8_t *
                        w * c);
 }
 
-#define EC_V __m512i
-#define EC_V_LANES 16
-#define EC_V_TARGET EC_VNNI_TARGET
-#define EC_V_INLINE EC_VNNI_INLINE
-#define EC_V_NAME(f) f##_512
-#define EC_V_LOADU(p) _mm512_loadu_si512(p)
-#define EC_V_WIDEN(p) _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p)))
-#define EC_V_PAIR(t0, t1) _mm512_mask_blend_epi16(0xAAAAAAAA, (t0), _mm512_slli_epi32((t1), 16))
-#define EC_V_DPWSSD(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
-#define EC_V_MADD(a, b) _mm512_madd_epi16((a), (b))
-#define EC_V_ADD(a, b) _mm512_add_epi32((a), (b))
-#define EC_V_REQUANT ec_requant16
-#define EC_V_REQUANT_LOAD(rq, c) ec_requant16_load((rq), (c))
-#define EC_V_REQUANT_APPLY(r, acc) ec_requant16_apply((r), (acc))
-#define EC_V_STORE(out, n, v) ec_store_bytes((out), ec_lanes_below(n), (v))
-#define EC_V_TARGET_PLAIN EC_VNNI_TARGET
-#define EC_V_SET1(v) _mm512_set1_epi32(v)
-#define EC_V_SUB(a, b) _mm512_sub_epi32((a), (b))
-#define EC_V_SLLV(a, b) _mm512_sllv_epi32((a), (b))
-#define EC_V_WIDEN_N(p, n) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(ec_lanes_below(n), (p)))
-#define EC_V_MBQM(x, m, l, r) ec_mbqm_512((x), (m), (l), (r))
-#define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
-    ec_requant_double_512((acc), (m), (l), (r), (lo), (hi), (zp))
-#include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
 /* ------------------------------------------------------------------------------------
    AVX-VNNI (the 256-bit VEX form of VPDPBUSD, with AVX2): the same GEMM on the same weight
@@ -855,42 +823,40 @@ EC_AVX2_INLINE __m256i ec_widen_n_256(const int8_t *p, ptrdiff_t n) {
     return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)tmp));
 }
 
-/* The output stage of 8 channels starting at c (ec_requant16 with 256-bit vectors). */
-typedef struct {
-    int mode;
-    __m256i multiplier, left, right, lo, hi, zero_point;
-    __m256 scale, flo, fhi;
-} ec_requant8;
-
-EC_AVX2_INLINE ec_requant8 ec_requant8_load(const ec_requant *rq, ptrdiff_t c) {
-    ec_requant8 r;
-    r.mode = rq->mode;
-    r.zero_point = _mm256_set1_epi32(rq->zero_point);
-    r.lo = _mm256_set1_epi32(rq->lo - rq->zero_point);
-    r.hi = _mm256_set1_epi32(rq->hi - rq->zero_point);
-    r.flo = _mm256_set1_ps((float)(rq->lo - rq->zero_point));
-    r.fhi = _mm256_set1_ps((float)(rq->hi - rq->zero_point));
-    r.multiplier = r.left = r.right = r.zero_point;
-    r.scale = r.flo;
-    if (rq->mode == EC_OUT_FLOAT32) {
-        r.scale = _mm256_loadu_ps(rq->scale + c);
-    } else {
-        r.multiplier = _mm256_loadu_si256((const __m256i *)(rq->multiplier + c));
-        r.left = _mm256_loadu_si256((const __m256i *)(rq->left + c));
-        r.right = _mm256_loadu_si256((const __m256i *)(rq->right + c));
-    }
-    return r;
+/* ec_requant_float32_512 with 256-bit vectors. */
+EC_AVX2_INLINE __m256i ec_requant_float32_256(__m256i acc, __m256 scale, __m256 lo, __m256 hi,
+                                              __m256i zero_point) {
+    const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(scaled, lo), hi)),
+                            zero_point);
 }
 
-EC_AVX2_INLINE __m256i ec_requant8_apply(const ec_requant8 *r, __m256i acc) {
-    if (r->mode == EC_OUT_FLOAT32) {
-        const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), r->scale);
-        return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(scaled, r->flo),
-                                                                 r->fhi)), r->zero_point);
-    }
-    return ec_requant_double_256(acc, r->multiplier, r->left, r->right, r->lo, r->hi,
-                                 r->zero_point);
-}
+#define EC_V __m256i
+#define EC_V_LANES 8
+#define EC_V_TARGET EC_AVXVNNI_TARGET
+#define EC_V_INLINE EC_AVXVNNI_INLINE
+#define EC_V_NAME(f) f##_256
+#define EC_V_LOADU(p) _mm256_loadu_si256((const __m256i *)(p))
+#define EC_V_WIDEN(p) _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
+#define EC_V_PAIR(t0, t1) _mm256_blend_epi16((t0), _mm256_slli_epi32((t1), 16), 0xAA)
+#define EC_V_DPWSSD(acc, a, b) _mm256_dpwssd_avx_epi32((acc), (a), (b))
+#define EC_V_MADD(a, b) _mm256_madd_epi16((a), (b))
+#define EC_V_ADD(a, b) _mm256_add_epi32((a), (b))
+#define EC_V_STORE(out, n, v) ec_store_bytes_256((out), (n), (v))
+#define EC_V_TARGET_PLAIN __attribute__((target("avx2")))
+#define EC_V_SET1(v) _mm256_set1_epi32(v)
+#define EC_V_SUB(a, b) _mm256_sub_epi32((a), (b))
+#define EC_V_SLLV(a, b) _mm256_sllv_epi32((a), (b))
+#define EC_V_WIDEN_N(p, n) ec_widen_n_256((p), (n))
+#define EC_V_MBQM(x, m, l, r) ec_mbqm_256((x), (m), (l), (r))
+#define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
+    ec_requant_double_256((acc), (m), (l), (r), (lo), (hi), (zp))
+#define EC_VF __m256
+#define EC_V_SET1_PS(v) _mm256_set1_ps(v)
+#define EC_V_LOADU_PS(p) _mm256_loadu_ps(p)
+#define EC_V_REQUANT_FLOAT32(acc, scale, lo, hi, zp) \
+    ec_requant_float32_256((acc), (scale), (lo), (hi), (zp))
+#include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
 /* One tile: mr pixels x one group of 16 channels (two vectors) at oc0. */
 EC_AVXVNNI_INLINE void ec_avxvnni_tile(const int mr, const ec_windows *win,
@@ -934,10 +900,10 @@ EC_AVXVNNI_INLINE void ec_avxvnni_tile(const int mr, const ec_windows *win,
             }
             continue;
         }
-        const ec_requant8 r = ec_requant8_load(rq, oc);
+        const ec_out_stage_256 r = ec_out_stage_load_256(rq, oc);
         for (int p = 0; p < mr && p < win->pixels; ++p)
             ec_store_bytes_256((int8_t *)out + p * out_stride + oc, n,
-                               ec_requant8_apply(&r, acc[p][h]));
+                               ec_out_stage_apply_256(&r, acc[p][h]));
     }
 }
 
@@ -977,30 +943,6 @@ static void ec_gemm_avxvnni(const ec_windows *win, const int8_t *w, const int32_
     }
 }
 
-#define EC_V __m256i
-#define EC_V_LANES 8
-#define EC_V_TARGET EC_AVXVNNI_TARGET
-#define EC_V_INLINE EC_AVXVNNI_INLINE
-#define EC_V_NAME(f) f##_256
-#define EC_V_LOADU(p) _mm256_loadu_si256((const __m256i *)(p))
-#define EC_V_WIDEN(p) _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
-#define EC_V_PAIR(t0, t1) _mm256_blend_epi16((t0), _mm256_slli_epi32((t1), 16), 0xAA)
-#define EC_V_DPWSSD(acc, a, b) _mm256_dpwssd_avx_epi32((acc), (a), (b))
-#define EC_V_MADD(a, b) _mm256_madd_epi16((a), (b))
-#define EC_V_ADD(a, b) _mm256_add_epi32((a), (b))
-#define EC_V_REQUANT ec_requant8
-#define EC_V_REQUANT_LOAD(rq, c) ec_requant8_load((rq), (c))
-#define EC_V_REQUANT_APPLY(r, acc) ec_requant8_apply((r), (acc))
-#define EC_V_STORE(out, n, v) ec_store_bytes_256((out), (n), (v))
-#define EC_V_TARGET_PLAIN __attribute__((target("avx2")))
-#define EC_V_SET1(v) _mm256_set1_epi32(v)
-#define EC_V_SUB(a, b) _mm256_sub_epi32((a), (b))
-#define EC_V_SLLV(a, b) _mm256_sllv_epi32((a), (b))
-#define EC_V_WIDEN_N(p, n) ec_widen_n_256((p), (n))
-#define EC_V_MBQM(x, m, l, r) ec_mbqm_256((x), (m), (l), (r))
-#define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
-    ec_requant_double_256((acc), (m), (l), (r), (lo), (hi), (zp))
-#include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
 /* The VNNI entry points pick the vector width: AVX-512 when the core may use it (or the
    CPU has nothing else: an op compiled for it keeps working if the level is lowered). */
@@ -1052,7 +994,6 @@ static void ec_pad_flip_vnni(const int8_t *src, uint8_t *dst, ptrdiff_t n, ptrdi
                      w, c, hp, wp, top, left, zero_point);
 }
 #else
-#define EC_HAVE_VNNI_KERNELS 0
 /* Never called: core_backend only compiles VNNI ops when ec_isa() reports them. */
 static void ec_gemm_vnni(const ec_windows *win, const int8_t *w, const int32_t *bias,
                          ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride) {
