@@ -627,85 +627,19 @@ static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
 #define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
     ec_requant_double_512((acc), (m), (l), (r), (lo), (hi), (zp))
 #define EC_VF __m512
+#define EC_V_DPBUSD(acc, u8, s8) _mm512_dpbusd_epi32((acc), (u8), (s8))
+#define EC_V_STORE_INT32(out, n, v) _mm512_mask_storeu_epi32((out), ec_lanes_below(n), (v))
 #define EC_V_SET1_PS(v) _mm512_set1_ps(v)
 #define EC_V_LOADU_PS(p) _mm512_loadu_ps(p)
 #define EC_V_REQUANT_FLOAT32(acc, scale, lo, hi, zp) \
     ec_requant_float32_512((acc), (scale), (lo), (hi), (zp))
 #include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
-/* One tile of the GEMM: `mr` pixels times `nb` groups of 16 output channels starting at
-   oc0 (the weights of group g at w + g * group_stride). mr and nb are constants after
-   inlining, so acc[][] lives in registers. */
-EC_VNNI_INLINE void ec_vnni_tile(const int mr, const int nb, const ec_windows *win,
-                                 const int8_t *restrict w, const int32_t *restrict bias,
-                                 ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq,
-                                 void *out, ptrdiff_t out_stride) {
-    __m512i acc[8][8];
-    const ptrdiff_t kq_per_tap = win->kq_per_tap;
-    const ptrdiff_t group_stride = win->ntaps * kq_per_tap * 64;
-#pragma GCC unroll 8
-    for (int g = 0; g < nb; ++g) {
-        const __m512i b = _mm512_loadu_si512(bias + oc0 + 16 * g);
-#pragma GCC unroll 8
-        for (int p = 0; p < mr; ++p)
-            acc[p][g] = b;
-    }
-    for (ptrdiff_t t = 0; t < win->ntaps; ++t, w += kq_per_tap * 64) {
-        const uint8_t *row[8];
-#pragma GCC unroll 8
-        for (int p = 0; p < mr; ++p)
-            row[p] = win->base[p] + win->tap_offset[t];
-        for (ptrdiff_t kq = 0; kq < kq_per_tap; ++kq) {
-            __m512i wv[8];
-#pragma GCC unroll 8
-            for (int g = 0; g < nb; ++g)
-                wv[g] = _mm512_loadu_si512(w + g * group_stride + kq * 64);
-#pragma GCC unroll 8
-            for (int p = 0; p < mr; ++p) {
-                const __m512i xv = _mm512_set1_epi32(ec_load_u32(row[p] + 4 * kq));
-#pragma GCC unroll 8
-                for (int g = 0; g < nb; ++g)
-                    acc[p][g] = _mm512_dpbusd_epi32(acc[p][g], xv, wv[g]);
-            }
-        }
-    }
-    const ptrdiff_t pixels = win->pixels;
-#pragma GCC unroll 8
-    for (int g = 0; g < nb; ++g) {
-        const ptrdiff_t oc = oc0 + 16 * g;
-        const __mmask16 lanes = ec_lanes_below(cout - oc);
-        if (rq->mode == EC_OUT_INT32) {
-#pragma GCC unroll 8
-            for (int p = 0; p < mr; ++p)
-                if (p < pixels)
-                    _mm512_mask_storeu_epi32((int32_t *)out + p * out_stride + oc, lanes,
-                                             acc[p][g]);
-            continue;
-        }
-        const ec_out_stage_512 r = ec_out_stage_load_512(rq, oc);
-        if (r.mode == EC_OUT_FLOAT32) {   /* the mode test outside the pixel loop */
-#pragma GCC unroll 8
-            for (int p = 0; p < mr; ++p)
-                if (p < pixels)
-                    ec_store_bytes((int8_t *)out + p * out_stride + oc, lanes,
-                                   ec_requant_float32_512(acc[p][g], r.scale, r.flo, r.fhi,
-                                                          r.zero_point));
-            continue;
-        }
-#pragma GCC unroll 8
-        for (int p = 0; p < mr; ++p)
-            if (p < pixels)
-                ec_store_bytes((int8_t *)out + p * out_stride + oc, lanes,
-                               ec_requant_double_512(acc[p][g], r.multiplier, r.left, r.right,
-                                                     r.lo, r.hi, r.zero_point));
-    }
-}
-
 #define EC_VNNI_TILE(MR, NB)                                                                  \
     EC_VNNI_TARGET static void ec_vnni_tile_##MR##x##NB(                                      \
             const ec_windows *win, const int8_t *w, const int32_t *bias, ptrdiff_t oc0,       \
             ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride) {          \
-        ec_vnni_tile(MR, NB, win, w, bias, oc0, cout, rq, out, out_stride);                   \
+        ec_gemm_tile_512(MR, NB, win, w, bias, oc0, cout, rq, out, out_stride);               \
     }
 EC_VNNI_TILE(8, 2)
 EC_VNNI_TILE(8, 1)
@@ -823,6 +757,17 @@ EC_AVX2_INLINE __m256i ec_widen_n_256(const int8_t *p, ptrdiff_t n) {
     return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)tmp));
 }
 
+/* Eight int32 lanes stored as n <= 8 int32. */
+EC_AVX2_INLINE void ec_store_int32_256(int32_t *out, ptrdiff_t n, __m256i v) {
+    if (n >= 8) {
+        _mm256_storeu_si256((__m256i *)out, v);
+    } else if (n > 0) {
+        int32_t tmp[8];
+        _mm256_storeu_si256((__m256i *)tmp, v);
+        memcpy(out, tmp, (size_t)n * 4);
+    }
+}
+
 /* ec_requant_float32_512 with 256-bit vectors. */
 EC_AVX2_INLINE __m256i ec_requant_float32_256(__m256i acc, __m256 scale, __m256 lo, __m256 hi,
                                               __m256i zero_point) {
@@ -852,71 +797,24 @@ EC_AVX2_INLINE __m256i ec_requant_float32_256(__m256i acc, __m256 scale, __m256 
 #define EC_V_REQUANT_DOUBLE(acc, m, l, r, lo, hi, zp) \
     ec_requant_double_256((acc), (m), (l), (r), (lo), (hi), (zp))
 #define EC_VF __m256
+#define EC_V_DPBUSD(acc, u8, s8) _mm256_dpbusd_avx_epi32((acc), (u8), (s8))
+#define EC_V_STORE_INT32(out, n, v) ec_store_int32_256((out), (n), (v))
 #define EC_V_SET1_PS(v) _mm256_set1_ps(v)
 #define EC_V_LOADU_PS(p) _mm256_loadu_ps(p)
 #define EC_V_REQUANT_FLOAT32(acc, scale, lo, hi, zp) \
     ec_requant_float32_256((acc), (scale), (lo), (hi), (zp))
 #include "_core_kernels.inc"   /* (it #undefs the EC_V_* macros) */
 
-/* One tile: mr pixels x one group of 16 channels (two vectors) at oc0. */
-EC_AVXVNNI_INLINE void ec_avxvnni_tile(const int mr, const ec_windows *win,
-                                       const int8_t *restrict w, const int32_t *restrict bias,
-                                       ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq,
-                                       void *out, ptrdiff_t out_stride) {
-    __m256i acc[4][2];
-    const ptrdiff_t kq_per_tap = win->kq_per_tap;
-    for (int h = 0; h < 2; ++h) {
-        const __m256i b = _mm256_loadu_si256((const __m256i *)(bias + oc0 + 8 * h));
-#pragma GCC unroll 4
-        for (int p = 0; p < mr; ++p)
-            acc[p][h] = b;
-    }
-    for (ptrdiff_t t = 0; t < win->ntaps; ++t, w += kq_per_tap * 64) {
-        const uint8_t *row[4];
-#pragma GCC unroll 4
-        for (int p = 0; p < mr; ++p)
-            row[p] = win->base[p] + win->tap_offset[t];
-        for (ptrdiff_t kq = 0; kq < kq_per_tap; ++kq) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + kq * 64));
-            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + kq * 64 + 32));
-#pragma GCC unroll 4
-            for (int p = 0; p < mr; ++p) {
-                const __m256i xv = _mm256_set1_epi32(ec_load_u32(row[p] + 4 * kq));
-                acc[p][0] = _mm256_dpbusd_avx_epi32(acc[p][0], xv, w0);
-                acc[p][1] = _mm256_dpbusd_avx_epi32(acc[p][1], xv, w1);
-            }
-        }
-    }
-    for (int h = 0; h < 2; ++h) {
-        const ptrdiff_t oc = oc0 + 8 * h;
-        const ptrdiff_t n = cout - oc < 8 ? cout - oc : 8;
-        if (n <= 0)
-            break;
-        if (rq->mode == EC_OUT_INT32) {
-            for (int p = 0; p < mr && p < win->pixels; ++p) {
-                int32_t tmp[8];
-                _mm256_storeu_si256((__m256i *)tmp, acc[p][h]);
-                memcpy((int32_t *)out + p * out_stride + oc, tmp, (size_t)n * 4);
-            }
-            continue;
-        }
-        const ec_out_stage_256 r = ec_out_stage_load_256(rq, oc);
-        for (int p = 0; p < mr && p < win->pixels; ++p)
-            ec_store_bytes_256((int8_t *)out + p * out_stride + oc, n,
-                               ec_out_stage_apply_256(&r, acc[p][h]));
-    }
-}
-
 EC_AVXVNNI_TARGET static void ec_avxvnni_tile_4(const ec_windows *win, const int8_t *w,
         const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq, void *out,
         ptrdiff_t out_stride) {
-    ec_avxvnni_tile(4, win, w, bias, oc0, cout, rq, out, out_stride);
+    ec_gemm_tile_256(4, 2, win, w, bias, oc0, cout, rq, out, out_stride);   /* 2 vectors: 16 */
 }
 
 EC_AVXVNNI_TARGET static void ec_avxvnni_tile_1(const ec_windows *win, const int8_t *w,
         const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout, const ec_requant *rq, void *out,
         ptrdiff_t out_stride) {
-    ec_avxvnni_tile(1, win, w, bias, oc0, cout, rq, out, out_stride);
+    ec_gemm_tile_256(1, 2, win, w, bias, oc0, cout, rq, out, out_stride);
 }
 
 /* ec_gemm_vnni512's contract with 256-bit vectors: the pixels in runs of 4. */
