@@ -459,11 +459,12 @@ cdef inline void make_requant(const OpDesc* op, ec_requant* rq) noexcept nogil:
 cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint8_t* work,
                              Py_ssize_t first_block, Py_ssize_t block_step) noexcept nogil:
     # The same convolution as conv2d_rows on the VNNI GEMM, blocks of 8 output pixels
-    # (counted over batch x height x width). With in-place windows (i[27]) x is the
+    # (counted over batch x height x width). With in-place windows (i[25]) x is the
     # flipped, padded input and each pixel's window is read where it lies, tap by tap;
     # otherwise (1x1 stride 1) the pixels are copied flipped into `rows`.
-    cdef Py_ssize_t cout = op.i[6], row_bytes = op.i[24], kq_count = op.i[25], coutp = op.i[26]
-    cdef bint in_place = op.i[27] != 0
+    cdef Py_ssize_t cout = op.i[6], row_bytes = op.i[24]
+    cdef Py_ssize_t kq_count = row_bytes // 4, coutp = (cout + 15) // 16 * 16
+    cdef bint in_place = op.i[25] != 0
     cdef Py_ssize_t cin = op.i[3], oh = op.i[4], ow = op.i[5], sh = op.i[9], sw = op.i[10]
     cdef Py_ssize_t hp = op.i[15], wp = op.i[16]
     cdef uint8_t* rows = work                                            # [8][row_bytes]
@@ -509,7 +510,7 @@ cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if op.i[27] != 0:   # windows read in place: a flipped copy of the input
+    if op.i[25] != 0:   # windows read in place: a flipped copy of the input
         ec_pad_flip_vnni(<const int8_t*>(arena + op.in0), arena + op.scratch, op.i[0], op.i[1],
                          op.i[2], op.i[3], op.i[15], op.i[16], op.i[13], op.i[14],
                          <int8_t>op.i[20])

@@ -217,7 +217,7 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
     in_place = _vnni_in_place(node)
     pad_at = scratch + cm.threads * work if (padded or in_place) else -1
     ints = geometry + [scratch, work, _threads_for(cm, out_shape, weights[0].size), row_bytes,
-                       row_bytes // 4, coutp, int(in_place)]
+                       int(in_place)]
     requant = _pad_channels(_requant_arrays(p.requant, cout), coutp)
     tap_offsets = _tap_offsets(kh, kw, p.dilation, geometry[16], cin) if in_place else None
     arrays = [_vnni_weights(weights, per_tap=in_place), *_pad_channels([folded], coutp)] + \
