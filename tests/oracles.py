@@ -8,6 +8,7 @@ Oracles (test-only dependencies, never imported by the library):
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 
@@ -140,3 +141,26 @@ def first_differing_layer(model, model_bytes: bytes, inputs, oracle: str) -> str
         return (f"first differing layer: {node.describe()} writing tensor {index} '{name}': "
                 f"{mismatch_report(got, want)}")
     return "no single layer differs (outputs differ only at the end?)"
+
+
+# -- the core's instruction sets --------------------------------------------------------
+
+def runnable_isas() -> list[str]:
+    """The core's instruction-set levels this CPU runs (every comparison runs under each)."""
+    try:
+        from edgecnn import _core
+    except ImportError:
+        return ["baseline"]
+    return _core.supported_isas()
+
+
+@contextlib.contextmanager
+def instruction_set(name: str):
+    """Compile (and run) models with the kernels of this instruction set."""
+    from edgecnn import _core
+    before = _core.isa()
+    _core.set_isa(name)
+    try:
+        yield
+    finally:
+        _core.set_isa(before)

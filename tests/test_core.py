@@ -8,7 +8,6 @@ portable loops, AVX2 rows, AVX-512 VNNI), so every kernel variant is checked
 where it can run.
 """
 
-import contextlib
 import dataclasses
 import os
 from unittest.mock import patch
@@ -20,33 +19,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import edgecnn
 from edgecnn import core_backend
 from modelbuilder import ModelBuilder
-from oracles import ROOT, all_models, assert_bitexact, random_input, read
+from oracles import (ROOT, all_models, assert_bitexact, instruction_set, random_input, read,
+                     runnable_isas)
 
 pytestmark = pytest.mark.skipif(not core_backend.available(), reason="Cython core not built")
 
 ALL_ISAS = ["baseline", "avx2", "avx-vnni", "avx512-vnni"]
-
-
-def _runnable_isas() -> list[str]:
-    if not core_backend.available():
-        return ["baseline"]
-    from edgecnn import _core
-    return _core.supported_isas()
-
-
-ISAS = _runnable_isas()
-
-
-@contextlib.contextmanager
-def instruction_set(name: str):
-    """Compile (and run) models with the kernels of at most this instruction set."""
-    from edgecnn import _core
-    before = _core.isa()
-    _core.set_isa(name)
-    try:
-        yield
-    finally:
-        _core.set_isa(before)
+ISAS = runnable_isas()
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)

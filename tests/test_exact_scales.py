@@ -15,7 +15,7 @@ import pytest
 
 import edgecnn
 from modelbuilder import conv2d_model
-from oracles import assert_bitexact, run_oracle
+from oracles import assert_bitexact, instruction_set, run_oracle, runnable_isas
 
 RAMP = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
 
@@ -140,24 +140,15 @@ def _huge_fc_model():
 HUGE_X = np.full((1, 8), 3, np.int8)
 
 
-def _core_isas():
-    from edgecnn import _core
-    return _core.supported_isas()
-
-
 @pytest.mark.parametrize("profile,oracle", [("xnnpack", "xnnpack"), ("tflm", "tflm")])
 def test_requantized_values_beyond_int32_match_the_oracle(profile, oracle):
-    from edgecnn import _core
     data = _huge_fc_model()
     want = run_oracle(oracle, data, [HUGE_X])[0]
     assert_bitexact(edgecnn.load(data, profile=profile).run(HUGE_X, backend="reference"),
                     want, f"reference ({profile}) vs {oracle}")
-    for isa in _core_isas():
-        _core.set_isa(isa)
-        try:
+    for isa in runnable_isas():
+        with instruction_set(isa):
             got = edgecnn.load(data, profile=profile).run(HUGE_X)
-        finally:
-            _core.set_isa(_core.supported_isa())
         assert_bitexact(got, want, f"core ({profile}, {isa}) vs {oracle}")
 
 
@@ -165,17 +156,13 @@ def test_litert_ref_fc_saturates_where_the_oracle_casts_out_of_range():
     """Records the oracle's undefined behaviour: every output of this FC is out of int32
     range after the float scaling; saturation gives 127 / -128 by the sign, LiteRT on x86
     gives INT32_MIN + zero point -> -128 for all of them."""
-    from edgecnn import _core
     data = _huge_fc_model()
     saturated = np.array([[127, -128, 127, -128]], np.int8)
     assert_bitexact(edgecnn.load(data, profile="litert-ref").run(HUGE_X, backend="reference"),
                     saturated, "reference")
-    for isa in _core_isas():
-        _core.set_isa(isa)
-        try:
+    for isa in runnable_isas():
+        with instruction_set(isa):
             got = edgecnn.load(data, profile="litert-ref").run(HUGE_X)
-        finally:
-            _core.set_isa(_core.supported_isa())
         assert_bitexact(got, saturated, f"core ({isa})")
     oracle = run_oracle("litert-ref", data, [HUGE_X])[0]
     if platform.machine() in ("x86_64", "AMD64"):
