@@ -439,6 +439,28 @@ static inline void edgecnn_accumulate_row(int32_t *restrict total, const int8_t 
 }
 
 
+/* Portable (every target compiles it: _core.pyx calls it outside any ISA guard).
+   win->base[p] = the top-left corner of output pixel start + p's window in x (the padded
+   input laid out as g says), for p < pixels; base[0] again for the rest. */
+static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
+                                     const ec_conv_geometry *g, ptrdiff_t start) {
+    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
+    for (ptrdiff_t p = 0; p < 8; ++p) {
+        if (p >= win->pixels) {
+            win->base[p] = win->base[0];
+            continue;
+        }
+        win->base[p] = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * g->cin;
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                ++b;
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------------------
    AVX-512 VNNI kernels (chosen at run time; see the top of this file).
    ------------------------------------------------------------------------------------ */
@@ -584,27 +606,6 @@ static inline int32_t ec_load_u32(const uint8_t *p) {
     return v;
 }
 
-
-/* win->base[p] = the top-left corner of output pixel start + p's window in x (the padded
-   input laid out as g says), for p < pixels; base[0] again for the rest. */
-static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
-                                     const ec_conv_geometry *g, ptrdiff_t start) {
-    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
-    for (ptrdiff_t p = 0; p < 8; ++p) {
-        if (p >= win->pixels) {
-            win->base[p] = win->base[0];
-            continue;
-        }
-        win->base[p] = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * g->cin;
-        if (++ox == g->ow) {
-            ox = 0;
-            if (++oy == g->oh) {
-                oy = 0;
-                ++b;
-            }
-        }
-    }
-}
 
 #define EC_V __m512i
 #define EC_V_LANES 16
