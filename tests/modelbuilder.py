@@ -17,7 +17,7 @@ import tflite
 
 _TYPES = {"float32": tflite.TensorType.FLOAT32, "int32": tflite.TensorType.INT32,
           "uint8": tflite.TensorType.UINT8, "int8": tflite.TensorType.INT8,
-          "int64": tflite.TensorType.INT64}
+          "int64": tflite.TensorType.INT64, "int16": tflite.TensorType.INT16}
 _ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 
 
