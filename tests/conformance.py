@@ -7,7 +7,9 @@ tensors) and the inputs to feed. `run_batch` builds the model, asks the profile'
 oracle once, and compares every output with edgecnn's reference and with the core
 under every instruction-set level this CPU runs.
 
-EDGECNN_SWEEP_LONG=1 multiplies the number of drawn parameter sets (see `sweep_size`).
+EDGECNN_SWEEP_LONG=1 multiplies the number of drawn parameter sets (see `sweep_size`);
+EDGECNN_SWEEP_REPORT=FILE appends one line per batch (profile, op, cases, values compared),
+the source of the README's conformance table.
 """
 
 from __future__ import annotations
@@ -46,23 +48,27 @@ class Case:
     inputs: list[np.ndarray]
 
 
-def build(cases: list[Case]) -> bytes:
+def build(cases: list[Case], case_of_op: list[int] | None = None) -> bytes:
+    """One model holding every case; `case_of_op` (if given) receives each op's case index."""
     mb = ModelBuilder()
-    for case in cases:
+    for k, case in enumerate(cases):
         ins, out = case.add(mb)
         mb.inputs += ins
         mb.outputs.append(out)
+        if case_of_op is not None:
+            case_of_op += [k] * (len(mb.ops) - len(case_of_op))
     return mb.build()
 
 
 def loadable(cases: list[Case], profile: str) -> list[Case]:
-    """The cases edgecnn lowers under `profile` (an unsupported one is dropped, by index)."""
+    """The cases edgecnn lowers under `profile` (one with an unsupported op is dropped)."""
+    case_of_op: list[int] = []
     try:
-        edgecnn.load(build(cases), profile=profile)
+        edgecnn.load(build(cases, case_of_op), profile=profile)
         return cases
-    except UnsupportedOpError as exc:   # each case is one operator: its index is the case's
-        bad = {index for index, _ in exc.unsupported}
-        return [c for i, c in enumerate(cases) if i not in bad]
+    except UnsupportedOpError as exc:
+        bad = {case_of_op[index] for index, _ in exc.unsupported}
+        return [c for k, c in enumerate(cases) if k not in bad]
 
 
 def run_batch(cases: list[Case], profile: str, oracle: str | None = None,
@@ -86,7 +92,14 @@ def run_batch(cases: list[Case], profile: str, oracle: str | None = None,
             got = got if isinstance(got, list) else [got]
             for case, g, w in zip(cases, got, want):
                 assert_bitexact(g, w, f"{case.label}: core {isa} ({profile}) vs {oracle}")
-    return sum(w.size for w in want)
+    values = sum(w.size for w in want)
+    report = os.environ.get("EDGECNN_SWEEP_REPORT")
+    if report:
+        with open(report, "a") as f:
+            for case, w in zip(cases, want):
+                op = case.label.split()[0] + (" float->int" if "float ->" in case.label else "")
+                f.write(f"{profile}\t{oracle}\t{op}\t1\t{w.size}\n")
+    return values
 
 
 def in_chunks(cases: list[Case], size: int):

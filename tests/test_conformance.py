@@ -375,3 +375,183 @@ def test_pool_sweep(profile, op):
     needs_x86(profile)
     for chunk in in_chunks(draw_pool_cases(op, 51, sweep_size(36, 600)), 36):
         run_batch(chunk, profile)
+
+
+# -- CONCATENATION -----------------------------------------------------------------------------
+
+def concat_case(label, qs, out_q, axis=3) -> Case:
+    x = RAMP_1x256.reshape(1, 4, 8, 8)
+
+    def add(mb):
+        ts = [mb.tensor(x.shape, scale=s, zero_point=z) for s, z in qs]
+        shape = list(x.shape)
+        shape[axis] *= len(qs)
+        y = mb.tensor(tuple(shape), scale=out_q[0], zero_point=out_q[1])
+        mb.op("CONCATENATION", ts, [y], axis=axis)
+        return ts, y
+    return Case(label, add, [x] * len(qs))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_concatenation_sweep_same_quantization(profile):
+    needs_x86(profile)
+    rng = np.random.default_rng(61)
+    cases = []
+    for k in range(sweep_size(20, 200)):
+        q = (draw_scale(rng), draw_zero_point(rng))
+        cases.append(concat_case(f"CONCATENATION #{k} {q}", [q] * (2 + k % 3), q, axis=1 + k % 3))
+    for chunk in in_chunks(cases, 20):
+        run_batch(chunk, profile)
+
+
+def test_concatenation_of_differently_quantized_inputs_is_refused_by_every_runtime():
+    """Recorded: tflite-micro and LiteRT's reference kernel reject an int8 CONCATENATION whose
+    inputs are quantized unlike the output (concatenation.cc: scale == output scale), and
+    LiteRT's default path fails to prepare it (the XNNPACK delegate takes the node and then
+    fails). No runtime defines it, so edgecnn refuses it at load (UnsupportedOpError)."""
+    case = concat_case("requantizing", [(0.1, 3), (0.2, -5)], (0.15, 1))
+    data = build([case])
+    for oracle in ("tflm", "litert-ref", "xnnpack"):
+        with pytest.raises(RuntimeError):
+            run_oracle(oracle, data, case.inputs)
+    for profile in PROFILES:
+        with pytest.raises(edgecnn.UnsupportedOpError):
+            edgecnn.load(data, profile=profile)
+
+
+# -- CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: hypothesis-drawn shapes and scales -------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def weighted_scales(draw, channels: int, per_channel: bool):
+    """(input scale, weight scales, output scale): in 'tie' mode powers of two (every
+    multiplier dyadic, many requantization ties), else log-uniform."""
+    ties = draw(st.booleans())
+    if ties:
+        def scale(lo, hi):
+            return 2.0 ** draw(st.integers(lo, hi))
+        s_in = scale(-9, -3)
+        w = [scale(-9, -4) for _ in range(channels if per_channel else 1)]
+        s_out = scale(-8, 0) * draw(st.sampled_from([1.0, 1.0, 3.0, 1.5]))
+    else:
+        def scale(lo, hi):
+            return float(np.float32(2.0 ** draw(st.floats(lo, hi))))
+        s_in = scale(-9, -3)
+        w = [scale(-9, -4) for _ in range(channels if per_channel else 1)]
+        s_out = scale(-8, 0)
+    return s_in, w, s_out
+
+
+def weighted_case(kind, label, x, weights, bias, s_in, z_in, w_scales, s_out, z_out,
+                  out_shape, q_dim, float_input, **options) -> Case:
+    def add(mb):
+        if float_input:   # a float model input quantized first: exact ties in QUANTIZE too
+            t_float = mb.tensor(x.shape, "float32")
+            t = mb.tensor(x.shape, scale=s_in, zero_point=z_in)
+            mb.op("QUANTIZE", [t_float], [t])
+        else:
+            t = t_float = mb.tensor(x.shape, scale=s_in, zero_point=z_in)
+        w = mb.tensor(weights.shape, data=weights, scales=tuple(w_scales),
+                      zero_points=(0,) * len(w_scales), quantized_dimension=q_dim)
+        b = mb.tensor(bias.shape, "int32", data=bias, scales=tuple(s_in * s for s in w_scales),
+                      zero_points=(0,) * len(w_scales))
+        y = mb.tensor(out_shape, scale=s_out, zero_point=z_out)
+        mb.op(kind, [t, w, b], [y], **options)
+        return [t_float], y
+    if float_input:   # values on the half steps of the input grid
+        steps = (x.astype(np.float64) - z_in + np.where(x % 2 == 0, 0.5, 0.0))
+        x = (steps * np.float32(s_in)).astype(np.float32)
+    return Case(label, add, [x])
+
+
+@st.composite
+def conv_cases(draw, kind: str, per_channel: bool):
+    from edgecnn.reference.quant import output_size_and_padding
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    cin = draw(st.integers(1, 8))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    activation = draw(st.sampled_from(["NONE", "NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
+    if padding == "VALID":
+        h, w = max(h, (kh - 1) * dilation[0] + 1), max(w, (kw - 1) * dilation[1] + 1)
+    oh = output_size_and_padding(padding, h, kh, stride[0], dilation[0])[0]
+    ow = output_size_and_padding(padding, w, kw, stride[1], dilation[1])[0]
+    options = dict(padding=padding, stride=stride, dilation=dilation, activation=activation)
+    if kind == "CONV_2D":
+        cout = draw(st.integers(1, 8))
+        weights = rng.integers(-127, 128, size=(cout, kh, kw, cin)).astype(np.int8)
+        q_dim = 0
+    else:
+        mult = draw(st.integers(1, 3))
+        cout = cin * mult
+        weights = rng.integers(-127, 128, size=(1, kh, kw, cout)).astype(np.int8)
+        q_dim, options["depth_multiplier"] = 3, mult
+    s_in, w_scales, s_out = draw(weighted_scales(cout, per_channel))
+    z_in, z_out = draw_zero_point(rng), draw_zero_point(rng)
+    bias = rng.integers(-2000, 2001, size=cout).astype(np.int32)
+    x = rng.integers(-128, 128, size=(n, h, w, cin)).astype(np.int8)
+    float_input = draw(st.booleans())
+    label = (f"{kind} x{x.shape} w{weights.shape} {options} in=({s_in!r},{z_in}) "
+             f"w={w_scales} out=({s_out!r},{z_out}) float_input={float_input} seed={seed}")
+    return weighted_case(kind, label, x, weights, bias, s_in, z_in, w_scales, s_out, z_out,
+                         (n, oh, ow, cout), q_dim, float_input, **options)
+
+
+@st.composite
+def fc_cases(draw, per_channel: bool):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    batch, in_f, out_f = draw(st.integers(1, 4)), draw(st.integers(1, 40)), draw(st.integers(1, 16))
+    weights = rng.integers(-127, 128, size=(out_f, in_f)).astype(np.int8)
+    s_in, w_scales, s_out = draw(weighted_scales(out_f, per_channel))
+    z_in, z_out = draw_zero_point(rng), draw_zero_point(rng)
+    bias = rng.integers(-2000, 2001, size=out_f).astype(np.int32)
+    x = rng.integers(-128, 128, size=(batch, in_f)).astype(np.int8)
+    activation = draw(st.sampled_from(["NONE", "NONE", "RELU", "RELU6"]))
+    float_input = draw(st.booleans())
+    label = (f"FULLY_CONNECTED x{x.shape} w{weights.shape} in=({s_in!r},{z_in}) w={w_scales} "
+             f"out=({s_out!r},{z_out}) {activation} float_input={float_input} seed={seed}")
+    return weighted_case("FULLY_CONNECTED", label, x, weights, bias, s_in, z_in, w_scales, s_out,
+                         z_out, (batch, out_f), 0, float_input, activation=activation)
+
+
+WEIGHTED_EXAMPLES = sweep_size(6, 100)   # hypothesis examples per test, 16 layers each
+
+
+def _check_weighted(cases, profile):
+    cases = loadable(cases, profile)
+    if cases:
+        run_batch(cases, profile)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_convolution_sweep(profile, kind, per_channel):
+    needs_x86(profile)
+
+    @settings(max_examples=WEIGHTED_EXAMPLES, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(conv_cases(kind, per_channel), min_size=16, max_size=16))
+    def check(cases):
+        _check_weighted(cases, profile)
+    check()
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_fully_connected_sweep(profile, per_channel):
+    needs_x86(profile)
+
+    @settings(max_examples=WEIGHTED_EXAMPLES, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(fc_cases(per_channel), min_size=16, max_size=16))
+    def check(cases):
+        _check_weighted(cases, profile)
+    check()
