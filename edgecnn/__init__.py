@@ -8,14 +8,16 @@
 """
 
 from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailableError,
-                     DTypeError, EdgecnnError, ModelFormatError, ShapeError,
-                     UnsupportedOpError)
+                     DTypeError, EdgecnnError, ModelFormatError, ResourceLimitError,
+                     ShapeError, UnsupportedOpError)
 from .model import Model, TensorInfo, load
 from .interpreter import Interpreter
 from .profiles import PROFILES
+from .validation import Limits
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
+__all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "Limits", "EdgecnnError",
            "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
-           "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError"]
+           "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError",
+           "ResourceLimitError"]
