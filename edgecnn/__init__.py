@@ -8,8 +8,8 @@
 """
 
 from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailableError,
-                     DTypeError, EdgecnnError, ModelFormatError, ResourceLimitError,
-                     ShapeError, UnsupportedOpError)
+                     DTypeError, EdgecnnError, ModelFileError, ModelFormatError,
+                     ResourceLimitError, ShapeError, UnsupportedOpError)
 from .model import Model, TensorInfo, load
 from .interpreter import Interpreter
 from .profiles import PROFILES
@@ -18,6 +18,6 @@ from .validation import Limits
 __version__ = "0.1.0"
 
 __all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "Limits", "EdgecnnError",
-           "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
+           "ModelFileError", "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
            "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError",
            "ResourceLimitError"]

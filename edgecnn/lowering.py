@@ -18,7 +18,7 @@ from . import params as P
 from .errors import AccumulatorRangeError, EdgecnnError, ModelFormatError, UnsupportedOpError
 from .ir import Graph, Node, QGraph, QNode, Tensor
 from .profiles import Profile
-from .reference import quant
+from .reference import layout, quant
 
 # Operators whose only job is to compute the shape operand of a RESHAPE
 # (Keras' Flatten emits SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Shapes are
@@ -42,7 +42,7 @@ ARITY = {
     "SPACE_TO_BATCH_ND": (3, 3), "BATCH_TO_SPACE_ND": (3, 3), "SOFTMAX": (1, 1),
     "LOGISTIC": (1, 1), "HARD_SWISH": (1, 1), "RELU": (1, 1), "RELU6": (1, 1),
     "RELU_N1_TO_1": (1, 1), "MEAN": (2, 2), "ADD": (2, 2), "QUANTIZE": (1, 1),
-    "DEQUANTIZE": (1, 1),
+    "DEQUANTIZE": (1, 1), "TRANSPOSE": (2, 2),
 }
 
 # Tensors larger than this are refused (int32 indices address every element).
@@ -94,7 +94,10 @@ class _Lowering:
                 unsupported.append((node.index, f"{node.op}: {exc}"))
                 continue
             available.update(node.outputs)
-            qnodes.append(QNode(node.index, node.op, inputs, tuple(node.outputs), params))
+            # an op lowered to a pure reshape (a TRANSPOSE of size-1 dims) runs as one
+            kernel = ("RESHAPE" if isinstance(params, P.ReshapeParams)
+                      and node.op not in RESHAPE_LIKE_OPS else node.op)
+            qnodes.append(QNode(node.index, kernel, inputs, tuple(node.outputs), params))
         if unsupported:
             raise UnsupportedOpError(unsupported)
         self._check_order(qnodes)
@@ -467,6 +470,33 @@ def lower_reshape(lw: _Lowering, node: Node) -> P.ReshapeParams:
     return P.ReshapeParams(tuple(y.shape))
 
 
+# Values TRANSPOSE moves (whole elements of any of these types; LiteRT takes them all).
+TRANSPOSE_DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32")
+
+
+def lower_transpose(lw: _Lowering, node: Node) -> P.TransposeParams | P.ReshapeParams:
+    """TRANSPOSE, or a RESHAPE (no copy) when it only moves dimensions of size 1."""
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    lw.require_dtype(x, "input", *TRANSPOSE_DTYPES)
+    if "perm" not in node.options:   # the importer checked a constant perm
+        lw.constant(node, 1, "perm")
+    perm = tuple(node.options["perm"])
+    if len(perm) != len(x.shape):
+        raise ModelFormatError(f"perm {list(perm)} does not fit the rank-{len(x.shape)} "
+                               f"input {x.describe()}", node.describe())
+    if y.dtype != x.dtype or not lw.same_quantization(x, y):
+        raise ModelFormatError(f"output {y.describe()} ({y.dtype}, scales {list(y.scales)}, "
+                               f"zero points {list(y.zero_points)}) must be typed and "
+                               f"quantized like the input ({x.dtype}, {list(x.scales)}, "
+                               f"{list(x.zero_points)}): TRANSPOSE only moves values",
+                               node.describe())
+    shape = lw.check_shape(node, tuple(x.shape[d] for d in perm))
+    _, collapsed = layout.collapse_transpose(x.shape, perm)
+    if collapsed == tuple(range(len(collapsed))):
+        return P.ReshapeParams(shape)
+    return P.TransposeParams(perm)
+
+
 def lower_pad(lw: _Lowering, node: Node) -> P.PadParams:
     x, y = lw.tensor(node, 0, "input"), lw.output(node)
     lw.require_dtype(x, "input", "int8")
@@ -748,6 +778,7 @@ LOWERINGS = {
     "AVERAGE_POOL_2D": lower_pool2d,
     "FULLY_CONNECTED": lower_fully_connected,
     "RESHAPE": lower_reshape,
+    "TRANSPOSE": lower_transpose,
     "SQUEEZE": lower_reshape,
     "EXPAND_DIMS": lower_reshape,
     "PAD": lower_pad,

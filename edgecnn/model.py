@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import executor
-from .errors import DTypeError, EdgecnnError, ShapeError
+from .errors import DTypeError, EdgecnnError, ModelFileError, ShapeError
 from .importer.tflite import load_graph
 from .ir import QGraph, Tensor
 from .lowering import lower
@@ -41,16 +41,16 @@ def _read_model_bytes(path_or_bytes) -> bytes:
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         return bytes(path_or_bytes)
     if not isinstance(path_or_bytes, (str, os.PathLike)):
-        raise EdgecnnError(f"expected a path or the model's bytes, got "
-                           f"{type(path_or_bytes).__name__}", "edgecnn.load")
+        raise ModelFileError(f"expected a path or the model's bytes, got "
+                             f"{type(path_or_bytes).__name__}", "edgecnn.load")
     try:
         path = os.fspath(path_or_bytes)
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise EdgecnnError(f"cannot read model file: {exc.strerror}", str(path)) from None
+        raise ModelFileError(f"cannot read model file: {exc.strerror}", str(path)) from None
     except (TypeError, ValueError) as exc:   # e.g. a NUL byte in the path
-        raise EdgecnnError(f"not a usable path ({exc})", repr(path_or_bytes)[:200]) from None
+        raise ModelFileError(f"not a usable path ({exc})", repr(path_or_bytes)[:200]) from None
 
 
 def load(path_or_bytes, profile: str = DEFAULT_PROFILE, *,
