@@ -13,9 +13,10 @@ from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailab
 from .model import Model, TensorInfo, load
 from .interpreter import Interpreter
 from .profiles import PROFILES
+from .quantizer import quantize
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
+__all__ = ["load", "quantize", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
            "ModelFileError", "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
            "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError"]
