@@ -394,7 +394,7 @@ class _Writer:
                 call = f"/* {node.op}: output aliases the input, nothing to do */"
         if call is None:
             raise EdgecnnError(f"no C emitter for {node.op}", node.describe())
-        self.calls.append(f"    /* {node.describe()} */\n    {call}")
+        self.calls.append(f"    /* {node.describe()} */\n    {call}\n    EC_LAYER_DONE();")
         self.constant_bytes_by_node.append((node.index, node.op, self._node_bytes))
 
     def header(self, plan) -> str:
@@ -436,6 +436,13 @@ int {P}_invoke_with_arena(uint8_t *arena, size_t arena_size,
 
 #include "{P}_model.h"
 #include "ec_runtime.h"
+
+#if defined(EC_BENCH_LAYERS) /* per-layer instruction counts (benchmarks/bench_mcu.py) */
+void ec_bench_layer(void);
+#define EC_LAYER_DONE() ec_bench_layer()
+#else
+#define EC_LAYER_DONE() ((void)0)
+#endif
 
 /* ---- constants (flash) ---- */
 {''.join(self.definitions)}
