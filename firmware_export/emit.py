@@ -407,8 +407,10 @@ class _Writer:
             self.definitions.append(
                 f"static const ec_quantize_params {params} = {{{int(np.prod(x.shape))}, "
                 f"{p.output_zero_point}, {info.min}, {info.max}, {float(np.float32(p.scale))!r}f}};\n")
-            call = (f"ec_quantize_f32(&{params}, {self.tensor(x.index, plan, True)}, "
-                    f"(uint8_t *)(arena + {plan.offset(y.index)}), {int(p.output_dtype == 'uint8')});")
+            call = (f"if (ec_quantize_f32(&{params}, {self.tensor(x.index, plan, True)}, "
+                    f"(uint8_t *)(arena + {plan.offset(y.index)}), "
+                    f"{int(p.output_dtype == 'uint8')}) != EC_OK) {{\n"
+                    f"        return EC_ERROR_NAN_INPUT;\n    }}")
         elif node.op == "DEQUANTIZE":
             self.definitions.append(
                 f"static const ec_dequantize_params {params} = {{{int(np.prod(x.shape))}, "
@@ -533,7 +535,8 @@ class _Writer:
 /* Bytes of working memory the model needs (activations, planned offline). */
 size_t {P}_arena_size(void);
 
-/* One inference using the built-in static arena. Returns 0 (EC_OK) or an ec_status. */
+/* One inference using the built-in static arena. Returns 0 (EC_OK) or an ec_status
+ * (EC_ERROR_NAN_INPUT (3) when a float input holds a NaN). */
 int {P}_invoke(const {C_TYPES[x.dtype]} *input, {C_TYPES[y.dtype]} *output);
 
 /* The same with a caller-provided arena of at least {P}_arena_size() bytes,

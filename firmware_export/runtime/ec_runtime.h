@@ -16,7 +16,9 @@
 #include <arm_acle.h>
 #endif
 
-enum ec_status { EC_OK = 0, EC_ERROR_NULL = 1, EC_ERROR_ARENA_TOO_SMALL = 2 };
+/* EC_ERROR_NAN_INPUT: a float input holds a NaN (the outputs are then not written). */
+enum ec_status { EC_OK = 0, EC_ERROR_NULL = 1, EC_ERROR_ARENA_TOO_SMALL = 2,
+                 EC_ERROR_NAN_INPUT = 3 };
 
 enum ec_rounding { EC_ROUND_DOUBLE = 0, EC_ROUND_SINGLE = 1 };
 
@@ -293,8 +295,8 @@ void ec_concat_part(const ec_concat_part_params *p, const uint8_t *input, uint8_
 void ec_space_to_batch_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
 void ec_batch_to_space_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
 void ec_transpose(const ec_transpose_params *p, const void *input, void *output);
-void ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
-                     int output_is_uint8);
+int ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
+                    int output_is_uint8); /* EC_OK, or EC_ERROR_NAN_INPUT */
 void ec_dequantize_f32(const ec_dequantize_params *p, const uint8_t *input, int input_is_uint8,
                        float *output);
 
