@@ -369,3 +369,25 @@ def test_export_to_a_file_or_an_unwritable_place_is_one_line(tmp_path):
     # /proc takes no new folders, even for root (tests may run as root, chmod would not do)
     assert_one_line_error(edgecnn("export", MODEL, "-o", "/proc/edgecnn-export"),
                           "cannot write the exported files")
+
+
+def test_inspect_draws_the_memory_plan(tmp_path):
+    """Every buffer is a filled box where the plan puts it: over its bytes, while live."""
+    from edgecnn.planner import plan_memory
+    from edgecnn.tools.plan_image import BACKGROUND, HEIGHT, WIDTH, buffer_boxes
+    path = tmp_path / "plan.png"
+    edgecnn("inspect", MODEL, "--plan-image", str(path), check=True)
+    image = Image.open(path).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    boxes = buffer_boxes(plan_memory(package_load(MODEL).qgraph))
+    assert len(boxes) >= 5
+    for buf, (x0, y0, x1, y1) in boxes:
+        assert image.getpixel(((x0 + x1) // 2, (y0 + y1) // 2)) != BACKGROUND, buf.name
+    # above the top of the boxes live at the last step, the plot is empty
+    last = [box for buf, box in boxes if buf.last == max(b.last for b, _ in boxes)]
+    x = (last[0][0] + last[0][2]) // 2
+    top = min(box[1] for box in last)
+    assert all(image.getpixel((x, y)) == BACKGROUND for y in range(40, top - 2)
+               if not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for _, b in boxes))
+    assert_one_line_error(edgecnn("inspect", MODEL, "--plan-image", "/proc/plan.png"),
+                          "cannot write the plan image")
