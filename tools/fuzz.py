@@ -275,6 +275,14 @@ def _same(a, b) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
+def _may_use_threads(model) -> bool:
+    """Whether some op of the model is big enough for the core to split it over two
+    threads (smaller models run the same code with num_threads=2 as with 1)."""
+    from edgecnn import core_backend
+    from edgecnn.validation import estimate_work
+    return estimate_work(model.qgraph) >= 2 * core_backend.MIN_MACS_PER_THREAD
+
+
 def execute(data: bytes, rng: random.Random, config) -> str:
     """'rejected' or 'compared'; raises Finding for anything wrong."""
     import edgecnn
@@ -293,9 +301,11 @@ def execute(data: bytes, rng: random.Random, config) -> str:
         x = [_random_input(info, rng) for info in model.inputs]
         want = model.run(x, backend="reference")
         want = want if isinstance(want, list) else [want]
-        runs = [(isa, 1) for isa in config.isas] + [(rng.choice(config.isas), 2)]
-        if config.replay:   # every level with one and with two threads
-            runs = [(isa, threads) for isa in config.isas for threads in (1, 2)]
+        runs = [(isa, 1) for isa in config.isas]
+        if _may_use_threads(model):
+            runs.append((rng.choice(config.isas), 2))
+            if config.replay:   # every level with one and with two threads
+                runs = [(isa, threads) for isa in config.isas for threads in (1, 2)]
         for isa, threads in runs:
             core_backend._core.set_isa(isa)
             got = core_backend.CompiledModel(model.qgraph, threads).run(x)
@@ -391,7 +401,10 @@ def supervise(config, seeds, weights, indices: list[int]) -> dict:
     def log(message):
         print(message, flush=True)
 
-    while position < len(indices):
+    stop = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.append(True))
+    while position < len(indices) and not stop:
         if config.seconds and time.monotonic() - start > config.seconds:
             break
         for k in range(SLOTS):
@@ -424,7 +437,7 @@ def supervise(config, seeds, weights, indices: list[int]) -> dict:
                 os.waitpid(pid, 0)
                 status = "hang"
                 break
-            if config.seconds and now - start > config.seconds + config.timeout:
+            if stop or (config.seconds and now - start > config.seconds + config.timeout):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 status = "deadline"
