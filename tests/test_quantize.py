@@ -229,3 +229,46 @@ def test_already_quantized_model_is_refused():
     with pytest.raises(edgecnn.UnsupportedOpError, match="already quantized"):
         edgecnn.quantize(os.path.join(ROOT, "examples", "digits", "digits_int8.tflite"),
                          np.zeros((1, 8, 8, 1), np.float32))
+
+
+def test_float_tflite_input_quantizes_like_the_onnx_it_came_from():
+    """The float .tflite path: the ONNX graph written as a float .tflite and quantized
+    gives the same int8 tensors as quantizing the ONNX file."""
+    from edgecnn.importer.tflite import load_graph
+    _, _, calibration = split()
+    graph = load_float_graph(open(onnx_path("digits_mixed"), "rb").read())
+    from_tflite = edgecnn.quantize(write_graph(graph), calibration[:CALIBRATION].transpose(0, 2, 3, 1),
+                                   report_samples=0).tflite
+    a, b = load_graph(quantized("digits_mixed").tflite), load_graph(from_tflite)
+    assert len(a.tensors) == len(b.tensors) and [n.op for n in a.nodes] == [n.op for n in b.nodes]
+    for ta, tb in zip(a.tensors, b.tensors):
+        assert (ta.shape, ta.dtype, ta.scales, ta.zero_points) == (tb.shape, tb.dtype, tb.scales,
+                                                                   tb.zero_points), ta.name
+        assert (ta.data is None) == (tb.data is None)
+        if ta.data is not None:
+            assert np.array_equal(ta.data, tb.data), ta.name
+
+
+def test_resnet_stem_against_pytorch_and_the_oracles():
+    """Padding PyTorch writes explicitly (7x7/2 conv with padding 3, maxpool(3, 2, 1)),
+    BatchNorm, Hardsigmoid, AdaptiveAvgPool and x.view(n, -1): the float graph equals
+    PyTorch's outputs, the int8 model stays close to them, and the oracles agree."""
+    path = os.path.join(FLOAT, "resnet_stem.onnx")
+    with np.load(os.path.join(FLOAT, "resnet_stem.npz")) as data:
+        x, want = data["x"], data["y"]
+    graph = load_float_graph(open(path, "rb").read())
+    ours = float_ops.run(graph, [x.transpose(0, 2, 3, 1)], keep=False)[graph.outputs[0]]
+    np.testing.assert_allclose(ours, want, rtol=1e-4, atol=1e-5)
+    data = edgecnn.quantize(path, x, report_samples=0).tflite
+    for profile in ("tflm", "litert-ref"):
+        model = edgecnn.load(data, profile=profile)
+        out = model.outputs[0]
+        got = []
+        for sample in as_input(model, x):
+            (oracle,) = run_oracle(profile, data, [sample])
+            y = model.run(sample)
+            assert_bitexact(y, oracle, f"resnet_stem {profile}")
+            got.append((y.astype(np.float64) - out.zero_point) * out.scale)
+        got = np.concatenate(got)
+        sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) / np.sum((got - want) ** 2))
+        assert sqnr > 30, sqnr

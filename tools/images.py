@@ -26,10 +26,18 @@ class ImageInputError(EdgecnnError):
 
 
 def load_image(path: str):
+    import warnings
     from PIL import Image, ImageOps, UnidentifiedImageError
     try:
-        image = Image.open(path)
-        image.load()
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that (a
+            # "decompression bomb"): both are one clear error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageInputError(f"image too large to decode safely ({' '.join(str(exc).split())})",
+                              path) from None
     except FileNotFoundError:
         raise ImageInputError("no such file", path) from None
     except IsADirectoryError:

@@ -23,7 +23,8 @@ from ..ir import Graph, Node, Tensor
 from ..reference.quant import output_size_and_padding
 
 NHWC = (0, 2, 3, 1)       # stored axis i holds ONNX (NCHW) axis NHWC[i]
-OPSETS = range(7, 22)     # the default-domain opsets whose operator semantics this reads
+OPSETS = range(7, 22)
+NON_NEGATIVE = {"RELU", "RELU6", "RELU_0_TO_1", "LOGISTIC"}   # ops whose outputs are >= 0     # the default-domain opsets whose operator semantics this reads
 
 
 class Unsupported(Exception):
@@ -351,9 +352,13 @@ class _Importer:
             raise Unsupported("dilated pooling")
         padding, out_hw = self.spatial_padding(attrs, (h, w), kernel, stride, (1, 1), node)
         if not isinstance(padding, str):
-            if op == "MAX_POOL_2D" or not attrs.get("count_include_pad", 0):
+            # Explicit zeros are exact where the padding taps count as zeros (average pool
+            # with count_include_pad) or can never win (max pool of a non-negative input).
+            producer = self.producer_of(x.index)
+            non_negative = producer is not None and producer[0] in NON_NEGATIVE
+            if not (attrs.get("count_include_pad", 0) if op == "AVERAGE_POOL_2D" else non_negative):
                 raise Unsupported(f"padding {padding} matches neither SAME nor VALID")
-            x, padding = self.padded(node, x, padding), "VALID"   # zeros counted: explicit
+            x, padding = self.padded(node, x, padding), "VALID"
         elif padding == "SAME" and op == "AVERAGE_POOL_2D" and attrs.get("count_include_pad", 0):
             if self.spatial_padding({}, (h, w), kernel, stride, (1, 1), node)[0] != "VALID":
                 pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
