@@ -20,9 +20,10 @@
 #define EC_TRANSPOSE_TILE 32   /* plane tiles of 32 x 32 elements: both sides stay in L1 */
 
 /* One plane, the last two output dimensions: out[r][c] = in[r * row_stride + c * col_stride].
- * Rows with contiguous input are memcpy'd; otherwise the plane is walked in tiles, so a
- * 2-D transpose reads and writes whole cache lines (NCHW -> NHWC reads [C][H*W] with
- * col_stride H*W: without tiles every row would touch C distant lines). */
+ * Rows with contiguous input are memcpy'd. Short rows (NCHW -> NHWC of an image: rows
+ * of C = 3 channels, read H*W apart) are written column by column, a long simple loop
+ * down each input plane instead of a short one per row. Otherwise the plane is walked
+ * in tiles, so reads and writes both stay within a few cache lines. */
 #define EC_TRANSPOSE_PLANE(T)                                                             \
     static void ec_transpose_plane_##T(const T *in, T *out, ptrdiff_t rows, ptrdiff_t cols, \
                                        ptrdiff_t row_stride, ptrdiff_t col_stride)         \
@@ -31,6 +32,14 @@
         if (col_stride == 1) {                                                            \
             for (r = 0; r < rows; ++r)                                                    \
                 memcpy(out + r * cols, in + r * row_stride, (size_t)cols * sizeof(T));    \
+            return;                                                                       \
+        }                                                                                 \
+        if (cols < EC_TRANSPOSE_TILE) {  /* short rows: walk each column down the plane */ \
+            for (c = 0; c < cols; ++c) {                                                  \
+                const T *src = in + c * col_stride;                                       \
+                T *dst = out + c;                                                         \
+                for (r = 0; r < rows; ++r) dst[r * cols] = src[r * row_stride];           \
+            }                                                                             \
             return;                                                                       \
         }                                                                                 \
         for (r0 = 0; r0 < rows; r0 += EC_TRANSPOSE_TILE) {                                \

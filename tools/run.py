@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from ..errors import EdgecnnError
-from .images import (IMAGE_SUFFIXES, ImageInputError, dequantize_output, fit_to_input,
-                     load_image, to_input_tensor)
+from .images import (IMAGE_SUFFIXES, ImageInputError, check_preprocessing, dequantize_output,
+                     fit_to_input, load_image, to_input_tensor)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +86,7 @@ def check_sub_folders_are_labels(images, labels: list[str], where: str) -> None:
 
 
 def check_options(args) -> None:
-    if not np.isfinite(args.std) or args.std == 0:
-        raise EdgecnnError(f"--std must be a finite non-zero number, got {args.std}", "run")
-    if not np.isfinite(args.mean):
-        raise EdgecnnError(f"--mean must be a finite number, got {args.mean}", "run")
-    if args.center_crop is not None and not 0 < args.center_crop <= 1:
-        raise EdgecnnError(f"--center-crop must be in (0, 1], got {args.center_crop}", "run")
+    check_preprocessing(args.mean, args.std, args.center_crop)
     if args.top < 1:
         raise EdgecnnError(f"--top must be at least 1, got {args.top}", "run")
     if args.threads < 1:
