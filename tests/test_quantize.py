@@ -1,5 +1,6 @@
-"""`edgecnn quantize`: trained float models (ONNX from PyTorch, tests/models/float/, made by
-tests/generators/make_quantize_models.py) to int8 .tflite files.
+"""`edgecnn quantize`: trained float models (tests/models/float/: ONNX from PyTorch made by
+tests/generators/make_quantize_models.py, a float .tflite from TensorFlow's converter made by
+tests/generators/make_quantize_keras.py) to int8 .tflite files.
 
 Judges: PyTorch's own accuracy on the held-out split (manifest.json), LiteRT running the
 float graph (the importer and float kernels), and LiteRT and tflite-micro running the
@@ -21,7 +22,7 @@ from test_cli import assert_one_line_error, edgecnn as edgecnn_cli
 pytest.importorskip("onnx")
 
 FLOAT = os.path.join(ROOT, "tests", "models", "float")
-MODELS = ["digits_dscnn", "digits_mixed"]
+MODELS = ["digits_dscnn", "digits_mixed", "digits_keras"]
 CALIBRATION = 100
 
 
@@ -36,7 +37,17 @@ def split():
 
 
 def onnx_path(name):
+    if name == "digits_keras":
+        return os.path.join(FLOAT, "digits_keras_float.tflite")
     return os.path.join(FLOAT, name + ".onnx")
+
+
+def float_accuracy(name):
+    """The float model's own accuracy on the held-out split (PyTorch's, or LiteRT's run
+    of TensorFlow's float file), from the generators."""
+    if name == "digits_keras":
+        return manifest()["keras"]["float_test_accuracy"]
+    return manifest()["models"][name + ".onnx"]["float_test_accuracy"]
 
 
 _CACHE = {}
@@ -69,26 +80,28 @@ def test_int8_accuracy_within_half_a_point_of_pytorch(name):
     model = edgecnn.load(quantized(name).tflite)
     predictions = [int(np.argmax(model.run(s))) for s in as_input(model, x)]
     accuracy = float(np.mean(np.array(predictions) == y))
-    want = manifest()["models"][name + ".onnx"]["float_test_accuracy"]
+    want = float_accuracy(name)
     assert accuracy >= want - 0.005, (name, accuracy, want)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_float_graph_matches_litert_float(name):
-    """The ONNX importer and the float kernels: the imported graph written as a float
-    .tflite and run by LiteRT gives what edgecnn's float graph computes."""
+    """The importers and the float kernels: LiteRT running the float model gives what
+    edgecnn's float graph computes."""
     x, _, _ = split()
-    graph = load_float_graph(open(onnx_path(name), "rb").read())
+    original = open(onnx_path(name), "rb").read()
+    graph = load_float_graph(original)
     samples = x[:20].transpose(0, 2, 3, 1)
     ours = float_ops.run(graph, [samples], keep=False)[graph.outputs[0]]
-    float_file = write_graph(graph)
+    # TensorFlow's float file as it is; an ONNX graph as edgecnn writes it in float
+    float_file = original if name == "digits_keras" else write_graph(graph)
     for k in range(len(samples)):
         (theirs,) = run_oracle("litert-ref", float_file, [samples[k:k + 1]])
         np.testing.assert_allclose(ours[k:k + 1], theirs, rtol=1e-4, atol=1e-5)
 
 
 CASES = [(m, "int8") for m in MODELS] + [("digits_dscnn", "uint8"), ("digits_dscnn", "float"),
-                                          ("digits_mixed", "float")]
+                                          ("digits_mixed", "float"), ("digits_keras", "uint8")]
 
 
 @pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
