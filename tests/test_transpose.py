@@ -24,7 +24,7 @@ from edgecnn.reference.layout import collapse_transpose
 from modelbuilder import ModelBuilder
 from oracles import ROOT, assert_bitexact, instruction_set, random_input, run_oracle, runnable_isas
 
-DTYPES = ["int8", "uint8", "int16", "int32", "float32"]
+DTYPES = ["int8", "uint8", "int16", "int32", "int64", "float32"]
 TFLM_DTYPES = {"int8", "int16", "float32"}
 SHAPES = [(5,), (3, 4), (2, 3, 4), (2, 3, 4, 5), (1, 3, 1, 4),
           (33, 70), (3, 40, 35)]        # planes of several 32 x 32 tiles in the core
