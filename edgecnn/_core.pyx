@@ -433,11 +433,19 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
 # kernel's single-thread branch computes all rows with thread 0's work buffer: the
 # same results, one thread.
 cdef bint forked_child = False
+cdef bint pool_started = False   # this process ran a parallel region (libgomp's pool exists)
+
+
+cdef inline void note_pool_started() noexcept nogil:
+    global pool_started
+    pool_started = True
 
 
 def _after_fork_in_child():
+    # A child of a process that never ran a parallel region has no broken pool to meet:
+    # it keeps its threads (the fuzzer's workers, forked before any inference, do).
     global forked_child
-    forked_child = True
+    forked_child = forked_child or pool_started
 
 
 def runs_threads():
@@ -459,6 +467,7 @@ cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
     if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_rows(op, x, y, work + t * work_stride, t, threads)
     else:
@@ -548,6 +557,7 @@ cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
     else:
         x = <const uint8_t*>padded_input(op, arena)
     if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_vnni_blocks(op, x, y, work + t * work_stride, t, threads)
     else:
@@ -612,6 +622,7 @@ cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t work_stride = op.i[23], threads = op.i[24], t
     if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
     else:
@@ -655,6 +666,7 @@ cdef void depthwise_conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t threads = op.i[24], t
     if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_vnni_rows(op, x, y, t, threads)
     else:

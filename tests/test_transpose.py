@@ -158,6 +158,26 @@ def test_the_input_transpose_is_folded_into_the_input_copy(path, capsys):
         q.nodes) - 1]                                    # on the row of step 0
 
 
+@pytest.mark.parametrize("path", NCHW_MODELS)
+def test_edgecnn_run_feeds_images_to_an_nchw_input(path, capsys):
+    """`edgecnn run` on a PyTorch-style model: each image goes in as [1, C, H, W] (its
+    pixels transposed from the decoder's [H, W, C]), scores as Model.run gives them."""
+    import json
+    from edgecnn.tools import cli
+    from edgecnn.tools.images import fit_to_input, load_image, to_input_tensor
+    image = os.path.join(ROOT, "examples", "digits", "images", "3_test18.png")
+    assert cli.main(["run", os.path.join(ROOT, path), image, "--json", "--top", "10"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    model = edgecnn.load(os.path.join(ROOT, path))
+    pixels = fit_to_input(load_image(image), 8, 8, 3).transpose(2, 0, 1)
+    x = to_input_tensor(pixels, model.inputs[0], 0.0, 255.0)
+    scores = np.asarray(model.run(x), np.float64).reshape(-1)
+    if model.outputs[0].scale:
+        scores = (scores - model.outputs[0].zero_point) * model.outputs[0].scale
+    want = [int(i) for i in np.argsort(-scores, kind="stable")]
+    assert [t["index"] for t in shown["results"][0]["top"]] == want
+
+
 def test_a_transpose_of_size_one_dimensions_is_a_reshape_that_moves_nothing():
     """[1,4,6] -(0,2,1)-> [1,6,4] -(1,0,2)-> [6,1,4]: the first is folded into the input
     copy, the second only moves a size-1 dimension, so it is a RESHAPE sharing its
