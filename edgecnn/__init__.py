@@ -8,7 +8,7 @@
 """
 
 from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailableError,
-                     DTypeError, EdgecnnError, ModelFormatError, ShapeError,
+                     DTypeError, EdgecnnError, ModelFileError, ModelFormatError, ShapeError,
                      UnsupportedOpError)
 from .model import Model, TensorInfo, load
 from .interpreter import Interpreter
@@ -17,5 +17,5 @@ from .profiles import PROFILES
 __version__ = "0.1.0"
 
 __all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
-           "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
+           "ModelFileError", "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
            "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError"]

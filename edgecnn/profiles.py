@@ -31,6 +31,13 @@ PROFILES = {
     "xnnpack": Profile("xnnpack", "ai-edge-litert's default resolver (XNNPACK), x86-64",
                        rounding="double", fully_connected="fixed", kernel_variant="litert-ref",
                        weighted_requant="float32"),
+    # tflite-runtime 2.14 (its last release) with BUILTIN_REF: LiteRT's reference kernels
+    # before their FULLY_CONNECTED moved to floating-point requantization, i.e. litert-ref's
+    # RELU6 and special ops with tflm's fixed-point FC (measured: tests/test_tflite_runtime_214.py).
+    "tflite-runtime-ref": Profile("tflite-runtime-ref",
+                                  "tflite-runtime 2.14 with OpResolverType.BUILTIN_REF",
+                                  rounding="double", fully_connected="fixed",
+                                  kernel_variant="litert-ref"),
 }
 
 DEFAULT_PROFILE = "tflm"
