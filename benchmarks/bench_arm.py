@@ -2,6 +2,7 @@
 exported C, counted under qemu-aarch64 with the project's TCG plugin.
 
     python benchmarks/bench_arm.py [--arm-python DIR] [--runs N] [MODEL...]
+    python benchmarks/bench_arm.py --per-op MODEL...     # per layer, core neon and dotprod
 
 DIR is an arm64 Python made by ../shared/embedded/arm-python/setup.sh (default
 $EDGECNN_ARM_PYTHON, else ${TMPDIR:-/tmp}/edgecnn-arm-python) with this checkout built into
@@ -41,6 +42,8 @@ WARMUP = 20
 def guest(argv: list[str]) -> int:
     """In the emulated Python: run one model `count` times (after loading it), then compare
     the last output with the expected one. Exit 3 on a core mismatch."""
+    if argv[0] == "per-op":
+        return guest_per_op(argv[1:])
     what, path, profile, isa, count, input_path, expected_path = argv
     x = np.load(input_path)
     expected = np.load(expected_path)
@@ -68,6 +71,46 @@ def guest(argv: list[str]) -> int:
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     print("same" if np.array_equal(got, expected) else "differs")
     return 0
+
+
+def guest_per_op(argv: list[str]) -> int:
+    """In the emulated Python: run node `node`'s ops `count` times (count 0: none)."""
+    path, profile, isa, node, count, input_path = argv
+    import edgecnn
+    from edgecnn import _core, core_backend
+    _core.set_isa(isa)
+    compiled = core_backend.CompiledModel(edgecnn.load(path, profile=profile).qgraph, 1)
+    compiled.run([np.load(input_path)])
+    first, stop = compiled.op_ranges[int(node)]
+    for _ in range(int(count)):
+        compiled.program.run_range(first, stop)
+    return 0
+
+
+def per_op(h: str, path: str, profile: str, runs: int) -> None:
+    """Instructions per node of one model, core neon (A72) and dotprod (A76)."""
+    import edgecnn
+    from edgecnn.tools.inspect import macs
+    model = edgecnn.load(path, profile=profile)
+    q = model.qgraph
+    with tempfile.TemporaryDirectory() as workdir:
+        x = np.random.default_rng(0).integers(-128, 128, model.inputs[0].shape)
+        x_path = os.path.join(workdir, "x.npy")
+        np.save(x_path, x.astype(model.inputs[0].dtype))
+        columns = {}
+        for cpu, isa in (("cortex-a72", "neon"), ("cortex-a76", "dotprod")):
+            base, _ = count_insns(h, cpu, ["per-op", path, profile, isa, "0", "0", x_path])
+            columns[isa] = [
+                (count_insns(h, cpu, ["per-op", path, profile, isa, str(k), str(runs),
+                                      x_path])[0] - base) / runs for k in range(len(q.nodes))]
+    print(f"{'#':>3} {'op':<20}{'MACs':>11}{'neon':>11}{'/MAC':>6}{'dotprod':>11}{'/MAC':>6}")
+    for k, node in enumerate(q.nodes):
+        m = macs(node, q.tensors[node.outputs[0]].shape)
+        n, d = columns["neon"][k], columns["dotprod"][k]
+        print(f"{k:>3} {node.op:<20}{m:>11,}{n:>11,.0f}{n / m if m else 0:>6.2f}"
+              f"{d:>11,.0f}{d / m if m else 0:>6.2f}")
+    print(f"    {'total':<20}{sum(macs(n, q.tensors[n.outputs[0]].shape) for n in q.nodes):>11,}"
+          f"{sum(columns['neon']):>11,.0f}{'':>6}{sum(columns['dotprod']):>11,.0f}")
 
 
 def count_insns(h: str, cpu: str, args: list[str]) -> tuple[int, str]:
@@ -193,7 +236,13 @@ def main(argv: list[str]) -> int:
                                            "edgecnn-arm-python")))
     parser.add_argument("--runs", type=int, default=10, help="inferences counted (N)")
     parser.add_argument("--no-export", action="store_true", help="skip the exported C")
+    parser.add_argument("--per-op", action="store_true",
+                        help="instructions per layer of the core instead (xnnpack profile)")
     args = parser.parse_args(argv)
+    if args.per_op:
+        for path in args.models:
+            per_op(args.arm_python, os.path.abspath(path), "xnnpack", args.runs)
+        return 0
     models = args.models or [os.path.join(ROOT, "tests", "models", "nets", f"{n}.tflite")
                              for n in NETS]
     rows = {}

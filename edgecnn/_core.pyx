@@ -1077,6 +1077,19 @@ cdef class Program:
             for k in range(self.n_ops):
                 run_op(&self.ops[k], base)
 
+    def run_range(self, Py_ssize_t first, Py_ssize_t stop):
+        """Run ops first .. stop - 1 only (for per-op instruction counts under QEMU, where
+        the count of a process is all there is: benchmarks/bench_arm.py --per-op)."""
+        cdef Py_ssize_t k
+        cdef uint8_t* base = self.bound_base
+        if base == NULL:
+            raise ValueError("no arena bound: call bind() first")
+        if not 0 <= first <= stop <= self.n_ops:
+            raise ValueError(f"ops {first}..{stop} outside the program's {self.n_ops}")
+        with nogil:
+            for k in range(first, stop):
+                run_op(&self.ops[k], base)
+
     def time_ops(self, int repeats):
         """Seconds per op on the bound arena (median of `repeats`), for profiling
         (`edgecnn bench --per-op`)."""

@@ -513,6 +513,8 @@ static void ec_pack_windows_with(ec_copy_fn copy, uint8_t *rows, ptrdiff_t row_b
 static inline int ec_add_rows_simd_available(void) {
 #if defined(__GNUC__) && defined(__x86_64__)
     return ec_isa() >= EC_ISA_AVX2;
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    return ec_isa() >= EC_ISA_NEON;
 #else
     return 0;
 #endif
@@ -553,6 +555,15 @@ static void ec_gemm_arm(const ec_windows *win, const int8_t *w, const int32_t *b
         ec_a64_gemm_sdot(win, w, bias, cout, rq, out, out_stride);
     else
         ec_a64_gemm_neon(win, w, bias, cout, rq, out, out_stride, pairs);
+}
+
+/* ADD on NEON (ec_add_rows_simd_available). */
+static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                             const ec_add_params *q) {
+    const ec_a64_add_params p = {q->zp1, q->zp2, q->out_zp, q->left_shift, q->m1, q->l1, q->r1,
+                                 q->m2, q->l2, q->r2, q->mo, q->lo_shift, q->ro, q->act_min,
+                                 q->act_max};
+    ec_a64_add_rows(a, b, out, n, &p);
 }
 
 static void ec_depthwise_row_arm(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
@@ -986,10 +997,12 @@ static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_
                                  const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
     (void)rows; (void)row_bytes; (void)x; (void)g; (void)start; (void)pixels;
 }
+#if !(defined(__aarch64__) && defined(__ARM_NEON))   /* AArch64 has its own (above) */
 static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                              const ec_add_params *q) {
     (void)a; (void)b; (void)out; (void)n; (void)q;
 }
+#endif
 static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t stride,
         ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
         ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {

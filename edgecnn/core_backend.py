@@ -79,9 +79,12 @@ class CompiledModel:
                                                                    self.vnni, self.arm)
                                                for step, node in enumerate(qgraph.nodes)})
         self.program = _core.Program(max(self.plan.arena_size, 1))
+        self.op_ranges = []   # per node: the program's ops it compiled to (first, stop)
         for step, node in enumerate(qgraph.nodes):
+            first = len(self.program)
             if not self.plan.is_folded(step):
                 _compile_node(self, step, node)
+            self.op_ranges.append((first, len(self.program)))
         self.arena = np.zeros(self.plan.arena_size + READ_SLACK, dtype=np.uint8)
         self.program.bind(self.arena)
         self._input_copies = [self._input_copy(t) for t in qgraph.inputs]

@@ -115,30 +115,44 @@ EC_A64_INLINE void ec_a64_store_bytes(int8_t *dst, ptrdiff_t n, int8x16_t v)
     }
 }
 
-/* A tile's 16 channels of one pixel: requantized bytes, or the int32 accumulators. */
-EC_A64_INLINE void ec_a64_store_pixel(const int mode, const ec_a64_stage *s,
+/* A tile's channels of one pixel (nq quarters of 4): requantized bytes, or the int32
+   accumulators; n of them stored (n > 0). */
+EC_A64_INLINE void ec_a64_store_pixel(const int nq, const int mode, const ec_a64_stage *s,
                                       const int32x4_t acc[4], void *dst, ptrdiff_t n)
 {
     int j;
     if (mode != EC_OUT_INT32) {
+        if (nq == 2) {
+            const int32x4_t zero = vdupq_n_s32(0);
+            const int8x16_t v = ec_a64_narrow(ec_a64_stage_scale(s, mode, 0, acc[0]),
+                                              ec_a64_stage_scale(s, mode, 1, acc[1]), zero, zero,
+                                              s->zero_point, s->lo, s->hi);
+            if (n >= 8) {
+                vst1_s8((int8_t *)dst, vget_low_s8(v));
+                return;
+            }
+            ec_a64_store_bytes((int8_t *)dst, n, v);
+            return;
+        }
         ec_a64_store_bytes((int8_t *)dst, n, ec_a64_stage_apply(s, mode, acc));
         return;
     }
-    if (n >= 16) {
-        for (j = 0; j < 4; ++j)
+    if (n >= 4 * nq) {
+        for (j = 0; j < nq; ++j)
             vst1q_s32((int32_t *)dst + 4 * j, acc[j]);
     } else {
         int32_t tmp[16];
-        for (j = 0; j < 4; ++j)
+        for (j = 0; j < nq; ++j)
             vst1q_s32(tmp + 4 * j, acc[j]);
         memcpy(dst, tmp, (size_t)n * 4);
     }
 }
 
-/* The tile's output: mr pixels x the 16 channels at oc0 (fewer at the end of cout). */
-EC_A64_INLINE void ec_a64_tile_out(const int mr, const int mode, int32x4_t acc[][4],
-                                   const ec_gemm_windows *win, ptrdiff_t oc0, ptrdiff_t cout,
-                                   const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
+/* The tile's output: mr pixels x the 4 * nq channels at oc0 (fewer at the end of cout). */
+EC_A64_INLINE void ec_a64_tile_out(const int mr, const int nq, const int mode,
+                                   int32x4_t acc[][4], const ec_gemm_windows *win,
+                                   ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out,
+                                   void *dst, ptrdiff_t dst_stride)
 {
     const ptrdiff_t element = mode == EC_OUT_INT32 ? 4 : 1;
     ec_a64_stage s;
@@ -149,7 +163,7 @@ EC_A64_INLINE void ec_a64_tile_out(const int mr, const int mode, int32x4_t acc[]
         memset(&s, 0, sizeof s);
     for (p = 0; p < mr; ++p)
         if (p < win->pixels)
-            ec_a64_store_pixel(mode, &s, acc[p],
+            ec_a64_store_pixel(nq, mode, &s, acc[p],
                                (int8_t *)dst + (p * dst_stride + oc0) * element, cout - oc0);
 }
 
@@ -163,105 +177,143 @@ EC_A64_INLINE int8x16_t ec_a64_load_quad(const int8_t *p)
 
 /* ---- GEMM, NEON only (every AArch64 CPU: Cortex-A53, A72 = Raspberry Pi 3, 4) --------- */
 
-/* One tile: mr pixels x one group of 16 output channels (w at the group). For each depth
-   quad (4 bytes of the window), the 16-byte quarter j of the weights holds channels 4j..4j+3
-   x 4 depths; against the pixel's 4 bytes repeated, SMULL / SMULL2 give the 16 products as
-   int16, and SADALP adds neighbours into int32: lo[j] = (c0: k0+k1, k2+k3, c1: ...), hi[j]
-   the same for c2, c3. A final pairwise add (ADDP) makes one lane per channel. */
-EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int mode, const int pairs,
-                                    const ec_gemm_windows *win, const int8_t *w,
-                                    const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,
-                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
+/* One depth quad for mr pixels (x[p]: the pixel's 4 bytes repeated; w: 16 channels x 4
+   depths, the first nq quarters used): the quarter j of the weights holds channels
+   4j..4j+3 x 4 depths; SMULL / SMULL2 give the 16 products as int16, SADALP adds
+   neighbours into int32: lo[j] = (c0: k0+k1, k2+k3, c1: ...), hi[j] the same for c2, c3. */
+EC_A64_INLINE void ec_a64_neon_quad(const int mr, const int nq, int32x4_t lo[][4],
+                                    int32x4_t hi[][4], const int8_t *w, const int8x16_t x[])
 {
-    int32x4_t lo[4][4], hi[4][4], acc[4][4];
-    const ptrdiff_t kq_per_tap = win->kq_per_tap;
+    int p, j;
+    for (j = 0; j < nq; ++j) {
+        const int8x16_t wj = vld1q_s8(w + 16 * j);
+        for (p = 0; p < mr; ++p) {
+            lo[p][j] = vpadalq_s16(lo[p][j], vmull_s8(vget_low_s8(wj), vget_low_s8(x[p])));
+            hi[p][j] = vpadalq_s16(hi[p][j], vmull_high_s8(wj, x[p]));
+        }
+    }
+}
+
+/* Two depth quads (w: the second 64 bytes on), their products summed in int16 first (SMLAL;
+   exact when no weight is -128). */
+EC_A64_INLINE void ec_a64_neon_quad_pair(const int mr, const int nq, int32x4_t lo[][4],
+                                         int32x4_t hi[][4], const int8_t *w,
+                                         const int8x16_t x0[], const int8x16_t x1[])
+{
+    int p, j;
+    for (j = 0; j < nq; ++j) {
+        const int8x16_t w0 = vld1q_s8(w + 16 * j), w1 = vld1q_s8(w + 64 + 16 * j);
+        for (p = 0; p < mr; ++p) {
+            int16x8_t l = vmull_s8(vget_low_s8(w0), vget_low_s8(x0[p]));
+            int16x8_t h = vmull_high_s8(w0, x0[p]);
+            l = vmlal_s8(l, vget_low_s8(w1), vget_low_s8(x1[p]));
+            h = vmlal_high_s8(h, w1, x1[p]);
+            lo[p][j] = vpadalq_s16(lo[p][j], l);
+            hi[p][j] = vpadalq_s16(hi[p][j], h);
+        }
+    }
+}
+
+/* One tile: mr pixels x nq quarters (4 channels each) of one group of 16 output channels (w
+   at the group). A final pairwise add (ADDP) makes one lane per channel. With `pairs`, depth
+   quads go two at a time: within a tap, or across taps when a tap is one quad deep. */
+EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int nq, const int mode,
+                                    const int pairs, const ec_gemm_windows *win,
+                                    const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
+                                    ptrdiff_t cout, const ec_gemm_out *out, void *dst,
+                                    ptrdiff_t dst_stride)
+{
+    int32x4_t lo[8][4], hi[8][4], acc[8][4];
+    int8x16_t x0[8], x1[8];
+    const ptrdiff_t kq_per_tap = win->kq_per_tap, ntaps = win->ntaps;
+    const int8_t *base[8];
     ptrdiff_t t, kq;
     int p, j;
-    for (p = 0; p < mr; ++p)
-        for (j = 0; j < 4; ++j)
+    for (p = 0; p < mr; ++p) {
+        base[p] = (const int8_t *)win->base[p];
+        for (j = 0; j < nq; ++j)
             lo[p][j] = hi[p][j] = vdupq_n_s32(0);
-    for (t = 0; t < win->ntaps; ++t) {
-        const int8_t *row[4];
-        for (p = 0; p < mr; ++p)
-            row[p] = (const int8_t *)win->base[p] + win->tap_offset[t];
-        kq = 0;
-        if (pairs) {
-            for (; kq + 2 <= kq_per_tap; kq += 2, w += 128) {
-                int8x16_t w0[4], w1[4];
-                for (j = 0; j < 4; ++j) {
-                    w0[j] = vld1q_s8(w + 16 * j);
-                    w1[j] = vld1q_s8(w + 64 + 16 * j);
-                }
-                for (p = 0; p < mr; ++p) {
-                    const int8x16_t x0 = ec_a64_load_quad(row[p] + 4 * kq);
-                    const int8x16_t x1 = ec_a64_load_quad(row[p] + 4 * kq + 4);
-                    for (j = 0; j < 4; ++j) {
-                        int16x8_t l = vmull_s8(vget_low_s8(w0[j]), vget_low_s8(x0));
-                        int16x8_t h = vmull_high_s8(w0[j], x0);
-                        l = vmlal_s8(l, vget_low_s8(w1[j]), vget_low_s8(x1));
-                        h = vmlal_high_s8(h, w1[j], x1);
-                        lo[p][j] = vpadalq_s16(lo[p][j], l);
-                        hi[p][j] = vpadalq_s16(hi[p][j], h);
+    }
+    if (pairs && kq_per_tap == 1) {
+        for (t = 0; t + 2 <= ntaps; t += 2, w += 128) {
+            for (p = 0; p < mr; ++p) {
+                x0[p] = ec_a64_load_quad(base[p] + win->tap_offset[t]);
+                x1[p] = ec_a64_load_quad(base[p] + win->tap_offset[t + 1]);
+            }
+            ec_a64_neon_quad_pair(mr, nq, lo, hi, w, x0, x1);
+        }
+        if (t < ntaps) {
+            for (p = 0; p < mr; ++p)
+                x0[p] = ec_a64_load_quad(base[p] + win->tap_offset[t]);
+            ec_a64_neon_quad(mr, nq, lo, hi, w, x0);
+        }
+    } else {
+        for (t = 0; t < ntaps; ++t) {
+            const int8_t *row[8];
+            for (p = 0; p < mr; ++p)
+                row[p] = base[p] + win->tap_offset[t];
+            kq = 0;
+            if (pairs) {
+                for (; kq + 2 <= kq_per_tap; kq += 2, w += 128) {
+                    for (p = 0; p < mr; ++p) {
+                        x0[p] = ec_a64_load_quad(row[p] + 4 * kq);
+                        x1[p] = ec_a64_load_quad(row[p] + 4 * kq + 4);
                     }
+                    ec_a64_neon_quad_pair(mr, nq, lo, hi, w, x0, x1);
                 }
             }
-        }
-        for (; kq < kq_per_tap; ++kq, w += 64) {
-            int8x16_t w0[4];
-            for (j = 0; j < 4; ++j)
-                w0[j] = vld1q_s8(w + 16 * j);
-            for (p = 0; p < mr; ++p) {
-                const int8x16_t x0 = ec_a64_load_quad(row[p] + 4 * kq);
-                for (j = 0; j < 4; ++j) {
-                    lo[p][j] = vpadalq_s16(lo[p][j], vmull_s8(vget_low_s8(w0[j]),
-                                                              vget_low_s8(x0)));
-                    hi[p][j] = vpadalq_s16(hi[p][j], vmull_high_s8(w0[j], x0));
-                }
+            for (; kq < kq_per_tap; ++kq, w += 64) {
+                for (p = 0; p < mr; ++p)
+                    x0[p] = ec_a64_load_quad(row[p] + 4 * kq);
+                ec_a64_neon_quad(mr, nq, lo, hi, w, x0);
             }
         }
     }
-    for (j = 0; j < 4; ++j) {
+    for (j = 0; j < nq; ++j) {
         const int32x4_t b = vld1q_s32(bias + oc0 + 4 * j);
         for (p = 0; p < mr; ++p)
             acc[p][j] = vaddq_s32(b, vpaddq_s32(lo[p][j], hi[p][j]));
     }
-    ec_a64_tile_out(mr, mode, acc, win, oc0, cout, out, dst, dst_stride);
+    ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
 }
 
 /* ---- GEMM with SDOT (ARMv8.2-A dot product: Cortex-A55, A76 = Raspberry Pi 5) --------- */
 
-/* One tile: mr pixels x 16 channels; SDOT adds, per 32-bit lane, the 4 products of a
-   channel's 4 weights with the pixel's 4 bytes picked by lane (16 bytes = 4 depth quads
-   loaded at once where a tap has 4 or more). */
+/* One tile: mr pixels x nq quarters of 4 channels; SDOT adds, per 32-bit lane, the 4
+   products of a channel's 4 weights with the pixel's 4 bytes picked by lane (16 bytes = 4
+   depth quads loaded at once where a tap has 4 or more). */
 #define EC_A64_SDOT_QUAD(s)                                                                 \
     do {                                                                                    \
-        for (j = 0; j < 4; ++j)                                                             \
+        for (j = 0; j < nq; ++j)                                                            \
             wv[j] = vld1q_s8(w + 64 * (s) + 16 * j);                                        \
         for (p = 0; p < mr; ++p)                                                            \
-            for (j = 0; j < 4; ++j)                                                         \
+            for (j = 0; j < nq; ++j)                                                        \
                 acc[p][j] = vdotq_laneq_s32(acc[p][j], wv[j], x[p], (s));                   \
     } while (0)
 
-EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int mode,
+EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int nq, const int mode,
         const ec_gemm_windows *win, const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
         ptrdiff_t cout, const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 {
-    int32x4_t acc[4][4];
+    int32x4_t acc[8][4];
     const ptrdiff_t kq_per_tap = win->kq_per_tap;
+    const int8_t *base[8];
     ptrdiff_t t, kq;
     int p, j;
-    for (j = 0; j < 4; ++j) {
+    for (p = 0; p < mr; ++p)
+        base[p] = (const int8_t *)win->base[p];
+    for (j = 0; j < nq; ++j) {
         const int32x4_t b = vld1q_s32(bias + oc0 + 4 * j);
         for (p = 0; p < mr; ++p)
             acc[p][j] = b;
     }
     for (t = 0; t < win->ntaps; ++t) {
-        const int8_t *row[4];
+        const int8_t *row[8];
         for (p = 0; p < mr; ++p)
-            row[p] = (const int8_t *)win->base[p] + win->tap_offset[t];
+            row[p] = base[p] + win->tap_offset[t];
         kq = 0;
         for (; kq + 4 <= kq_per_tap; kq += 4, w += 256) {
-            int8x16_t x[4], wv[4];
+            int8x16_t x[8], wv[4];
             for (p = 0; p < mr; ++p)
                 x[p] = vld1q_s8(row[p] + 4 * kq);
             EC_A64_SDOT_QUAD(0);
@@ -270,13 +322,13 @@ EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int mode,
             EC_A64_SDOT_QUAD(3);
         }
         for (; kq < kq_per_tap; ++kq, w += 64) {
-            int8x16_t x[4], wv[4];
+            int8x16_t x[8], wv[4];
             for (p = 0; p < mr; ++p)
                 x[p] = ec_a64_load_quad(row[p] + 4 * kq);
             EC_A64_SDOT_QUAD(0);
         }
     }
-    ec_a64_tile_out(mr, mode, acc, win, oc0, cout, out, dst, dst_stride);
+    ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
 }
 #undef EC_A64_SDOT_QUAD
 
@@ -293,94 +345,109 @@ EC_A64_INLINE ec_gemm_windows ec_a64_part(const ec_gemm_windows *win, ptrdiff_t 
     return part;
 }
 
-/* Instantiations with every constant fixed, so the accumulators live in registers. */
-#define EC_A64_NEON_TILE(MR, MODE, PAIRS, NAME)                                             \
-    static void NAME(const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,      \
-                     ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out, void *dst,      \
-                     ptrdiff_t dst_stride)                                                  \
-    {                                                                                       \
-        ec_a64_tile_neon(MR, MODE, PAIRS, win, w, bias, oc0, cout, out, dst, dst_stride);   \
-    }
-#define EC_A64_SDOT_TILE(MR, MODE, NAME)                                                    \
-    EC_A64_DOTPROD static void NAME(const ec_gemm_windows *win, const int8_t *w,            \
-                                    const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,     \
-                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride) \
-    {                                                                                       \
-        ec_a64_tile_sdot(MR, MODE, win, w, bias, oc0, cout, out, dst, dst_stride);          \
-    }
-#define EC_A64_TILES_FOR_MODE(MODE, SUFFIX)                                                 \
-    EC_A64_NEON_TILE(2, MODE, 1, ec_a64_neon_2p_##SUFFIX)                                   \
-    EC_A64_NEON_TILE(1, MODE, 1, ec_a64_neon_1p_##SUFFIX)                                   \
-    EC_A64_NEON_TILE(2, MODE, 0, ec_a64_neon_2_##SUFFIX)                                    \
-    EC_A64_NEON_TILE(1, MODE, 0, ec_a64_neon_1_##SUFFIX)                                    \
-    EC_A64_SDOT_TILE(4, MODE, ec_a64_sdot_4_##SUFFIX)                                       \
-    EC_A64_SDOT_TILE(1, MODE, ec_a64_sdot_1_##SUFFIX)
-EC_A64_TILES_FOR_MODE(EC_OUT_DOUBLE, double)
-EC_A64_TILES_FOR_MODE(EC_OUT_FLOAT32, float32)
-EC_A64_TILES_FOR_MODE(EC_OUT_INT32, int32)
-#undef EC_A64_TILES_FOR_MODE
-#undef EC_A64_SDOT_TILE
-#undef EC_A64_NEON_TILE
-
 typedef void (*ec_a64_tile_fn)(const ec_gemm_windows *win, const int8_t *w,
                                const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,
                                const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride);
 
-/* Runs tiles of mr pixels (and single pixels where fewer remain) over every group. */
-static void ec_a64_gemm_with(ec_a64_tile_fn tile, ec_a64_tile_fn tile1, int mr,
-                             const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,
-                             ptrdiff_t cout, const ec_gemm_out *out, void *dst,
-                             ptrdiff_t dst_stride)
+/* The tiles of one kernel family and output mode: mr pixels x 16 channels, one pixel x 16,
+   and for a last group of at most 8 channels mr8 pixels x 8, one pixel x 8. */
+typedef struct {
+    ec_a64_tile_fn wide, wide1, narrow, narrow1;
+    int mr, mr8;
+} ec_a64_tiles;
+
+/* Instantiations with every constant fixed, so the accumulators live in registers. */
+#define EC_A64_NEON_TILE(MR, NQ, MODE, PAIRS, NAME)                                         \
+    static void NAME(const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,      \
+                     ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out, void *dst,      \
+                     ptrdiff_t dst_stride)                                                  \
+    {                                                                                       \
+        ec_a64_tile_neon(MR, NQ, MODE, PAIRS, win, w, bias, oc0, cout, out, dst,            \
+                         dst_stride);                                                       \
+    }
+#define EC_A64_SDOT_TILE(MR, NQ, MODE, NAME)                                                \
+    EC_A64_DOTPROD static void NAME(const ec_gemm_windows *win, const int8_t *w,            \
+                                    const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,     \
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride) \
+    {                                                                                       \
+        ec_a64_tile_sdot(MR, NQ, MODE, win, w, bias, oc0, cout, out, dst, dst_stride);      \
+    }
+#define EC_A64_NEON_TILES(MODE, PAIRS, NAME)                                                \
+    EC_A64_NEON_TILE(2, 4, MODE, PAIRS, NAME##_2x16)                                        \
+    EC_A64_NEON_TILE(1, 4, MODE, PAIRS, NAME##_1x16)                                        \
+    EC_A64_NEON_TILE(4, 2, MODE, PAIRS, NAME##_4x8)                                         \
+    EC_A64_NEON_TILE(1, 2, MODE, PAIRS, NAME##_1x8)                                         \
+    static const ec_a64_tiles NAME = {NAME##_2x16, NAME##_1x16, NAME##_4x8, NAME##_1x8, 2, 4};
+#define EC_A64_SDOT_TILES(MODE, NAME)                                                       \
+    EC_A64_SDOT_TILE(4, 4, MODE, NAME##_4x16)                                               \
+    EC_A64_SDOT_TILE(1, 4, MODE, NAME##_1x16)                                               \
+    EC_A64_SDOT_TILE(8, 2, MODE, NAME##_8x8)                                                \
+    EC_A64_SDOT_TILE(1, 2, MODE, NAME##_1x8)                                                \
+    static const ec_a64_tiles NAME = {NAME##_4x16, NAME##_1x16, NAME##_8x8, NAME##_1x8, 4, 8};
+EC_A64_NEON_TILES(EC_OUT_DOUBLE, 1, ec_a64_neon_pairs_double)
+EC_A64_NEON_TILES(EC_OUT_FLOAT32, 1, ec_a64_neon_pairs_float32)
+EC_A64_NEON_TILES(EC_OUT_INT32, 1, ec_a64_neon_pairs_int32)
+EC_A64_NEON_TILES(EC_OUT_DOUBLE, 0, ec_a64_neon_double)
+EC_A64_NEON_TILES(EC_OUT_FLOAT32, 0, ec_a64_neon_float32)
+EC_A64_NEON_TILES(EC_OUT_INT32, 0, ec_a64_neon_int32)
+EC_A64_SDOT_TILES(EC_OUT_DOUBLE, ec_a64_sdot_double)
+EC_A64_SDOT_TILES(EC_OUT_FLOAT32, ec_a64_sdot_float32)
+EC_A64_SDOT_TILES(EC_OUT_INT32, ec_a64_sdot_int32)
+#undef EC_A64_SDOT_TILES
+#undef EC_A64_NEON_TILES
+#undef EC_A64_SDOT_TILE
+#undef EC_A64_NEON_TILE
+
+/* Runs tiles over every group of 16 channels (the last one 8 wide when it has at most 8)
+   and the window's pixels in runs of the tile's height (single pixels at the end). */
+static inline void ec_a64_gemm_with(const ec_a64_tiles *tiles, const ec_gemm_windows *win,
+                                    const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 {
     const ptrdiff_t groups = (cout + 15) / 16;
     const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
     const ptrdiff_t element = out->mode == EC_OUT_INT32 ? 4 : 1;
     ptrdiff_t first, g;
-    for (first = 0; first < win->pixels; first += mr) {
-        const int single = win->pixels - first == 1;
-        const ec_gemm_windows part = ec_a64_part(win, first, single ? 1 : mr);
-        void *part_dst = (int8_t *)dst + first * dst_stride * element;
-        for (g = 0; g < groups; ++g)
-            (single ? tile1 : tile)(&part, w + g * group_stride, bias, 16 * g, cout, out,
-                                    part_dst, dst_stride);
+    for (g = 0; g < groups; ++g) {
+        const int narrow = cout - 16 * g <= 8;
+        const int mr = narrow ? tiles->mr8 : tiles->mr;
+        for (first = 0; first < win->pixels; first += mr) {
+            const int single = win->pixels - first == 1;
+            const ec_gemm_windows part = ec_a64_part(win, first, single ? 1 : mr);
+            const ec_a64_tile_fn tile = narrow ? (single ? tiles->narrow1 : tiles->narrow)
+                                               : (single ? tiles->wide1 : tiles->wide);
+            tile(&part, w + g * group_stride, bias, 16 * g, cout, out,
+                 (int8_t *)dst + first * dst_stride * element, dst_stride);
+        }
     }
 }
 
 /* out[p][oc] for the window's pixels and every output channel (bias and the output stage's
    arrays are cout rounded up to 16 long); dst_stride counts elements of the output (int8,
    or int32 for EC_OUT_INT32). pairs: no weight is -128 (see the top). */
-static void ec_a64_gemm_neon(const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,
-                             ptrdiff_t cout, const ec_gemm_out *out, void *dst,
-                             ptrdiff_t dst_stride, int pairs)
+static inline void ec_a64_gemm_neon(const ec_gemm_windows *win, const int8_t *w,
+                                    const int32_t *bias, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride,
+                                    int pairs)
 {
-    ec_a64_tile_fn tile, tile1;
-    if (out->mode == EC_OUT_DOUBLE) {
-        tile = pairs ? ec_a64_neon_2p_double : ec_a64_neon_2_double;
-        tile1 = pairs ? ec_a64_neon_1p_double : ec_a64_neon_1_double;
-    } else if (out->mode == EC_OUT_FLOAT32) {
-        tile = pairs ? ec_a64_neon_2p_float32 : ec_a64_neon_2_float32;
-        tile1 = pairs ? ec_a64_neon_1p_float32 : ec_a64_neon_1_float32;
-    } else {
-        tile = pairs ? ec_a64_neon_2p_int32 : ec_a64_neon_2_int32;
-        tile1 = pairs ? ec_a64_neon_1p_int32 : ec_a64_neon_1_int32;
-    }
-    ec_a64_gemm_with(tile, tile1, 2, win, w, bias, cout, out, dst, dst_stride);
+    const ec_a64_tiles *tiles;
+    if (out->mode == EC_OUT_DOUBLE)
+        tiles = pairs ? &ec_a64_neon_pairs_double : &ec_a64_neon_double;
+    else if (out->mode == EC_OUT_FLOAT32)
+        tiles = pairs ? &ec_a64_neon_pairs_float32 : &ec_a64_neon_float32;
+    else
+        tiles = pairs ? &ec_a64_neon_pairs_int32 : &ec_a64_neon_int32;
+    ec_a64_gemm_with(tiles, win, w, bias, cout, out, dst, dst_stride);
 }
 
 /* The same contract with SDOT (call only on a CPU with the dot product). */
-static void ec_a64_gemm_sdot(const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,
-                             ptrdiff_t cout, const ec_gemm_out *out, void *dst,
-                             ptrdiff_t dst_stride)
+static inline void ec_a64_gemm_sdot(const ec_gemm_windows *win, const int8_t *w,
+                                    const int32_t *bias, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 {
-    if (out->mode == EC_OUT_DOUBLE)
-        ec_a64_gemm_with(ec_a64_sdot_4_double, ec_a64_sdot_1_double, 4, win, w, bias, cout,
-                         out, dst, dst_stride);
-    else if (out->mode == EC_OUT_FLOAT32)
-        ec_a64_gemm_with(ec_a64_sdot_4_float32, ec_a64_sdot_1_float32, 4, win, w, bias, cout,
-                         out, dst, dst_stride);
-    else
-        ec_a64_gemm_with(ec_a64_sdot_4_int32, ec_a64_sdot_1_int32, 4, win, w, bias, cout, out,
-                         dst, dst_stride);
+    ec_a64_gemm_with(out->mode == EC_OUT_DOUBLE ? &ec_a64_sdot_double
+                     : out->mode == EC_OUT_FLOAT32 ? &ec_a64_sdot_float32 : &ec_a64_sdot_int32,
+                     win, w, bias, cout, out, dst, dst_stride);
 }
 
 /* ---- depthwise ------------------------------------------------------------------------ */
@@ -458,7 +525,7 @@ EC_A64_DEPTHWISE(0, EC_OUT_FLOAT32, 0, ec_a64_depthwise_float32)
 #undef EC_A64_DEPTHWISE
 
 /* The contract of ec_a64_depthwise_row_body, any taps (out->mode DOUBLE or FLOAT32). */
-static void ec_a64_depthwise_row(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+static inline void ec_a64_depthwise_row(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
         ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
         const int8_t *w, const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp,
         const ec_gemm_out *out, int8_t *dst, int pairs)
@@ -476,6 +543,66 @@ static void ec_a64_depthwise_row(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_
         (f32 ? ec_a64_depthwise_float32 : ec_a64_depthwise_double)(
             x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps, w, bias, cout, coutp,
             out, dst);
+}
+
+/* ---- ADD ------------------------------------------------------------------------------ */
+
+/* ADD's fixed-point parameters (reference/elementwise.py add, add_common.cc), each shift
+   split into left = max(shift, 0) and right = max(-shift, 0). */
+typedef struct {
+    int32_t zp1, zp2, out_zp, left_shift;
+    int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro;
+    int32_t act_min, act_max;
+} ec_a64_add_params;
+
+/* (x - zero point) << left_shift for the 8 int8 of x as two int32 vectors. */
+EC_A64_INLINE void ec_a64_add_widen(int8x8_t x, int16x8_t zero_point, int32x4_t shift,
+                                    int32x4_t *lo, int32x4_t *hi)
+{
+    const int16x8_t centred = vsubq_s16(vmovl_s8(x), zero_point);   /* |.| <= 255 */
+    *lo = vshlq_s32(vmovl_s16(vget_low_s16(centred)), shift);
+    *hi = vshlq_s32(vmovl_high_s16(centred), shift);
+}
+
+/* ADD of two same-shape int8 rows, double rounding: out = clamp(MBQM(MBQM((a - zp1) <<
+   left_shift, m1) + MBQM((b - zp2) << left_shift, m2), mo) + out_zp). 16 at a time, the
+   last partial vector through a copy (nothing read or written past n). */
+static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                                   const ec_a64_add_params *q)
+{
+    const int16x8_t zp1 = vdupq_n_s16((int16_t)q->zp1), zp2 = vdupq_n_s16((int16_t)q->zp2);
+    const int16x8_t out_zp = vdupq_n_s16((int16_t)q->out_zp);
+    const int32x4_t shift = vdupq_n_s32(q->left_shift);
+    const int32x4_t m1 = vdupq_n_s32(q->m1), l1 = vdupq_n_s32(q->l1), r1 = vdupq_n_s32(-q->r1);
+    const int32x4_t m2 = vdupq_n_s32(q->m2), l2 = vdupq_n_s32(q->l2), r2 = vdupq_n_s32(-q->r2);
+    const int32x4_t mo = vdupq_n_s32(q->mo), lo_shift = vdupq_n_s32(q->lo_shift);
+    const int32x4_t ro = vdupq_n_s32(-q->ro);
+    const int8x16_t lo = vdupq_n_s8((int8_t)q->act_min), hi = vdupq_n_s8((int8_t)q->act_max);
+    ptrdiff_t i;
+    for (i = 0; i < n; i += 16) {
+        int8x16_t va, vb;
+        int32x4_t x[4], y[4], sum[4];
+        int j;
+        if (n - i >= 16) {
+            va = vld1q_s8(a + i);
+            vb = vld1q_s8(b + i);
+        } else {
+            int8_t ta[16] = {0}, tb[16] = {0};
+            memcpy(ta, a + i, (size_t)(n - i));
+            memcpy(tb, b + i, (size_t)(n - i));
+            va = vld1q_s8(ta);
+            vb = vld1q_s8(tb);
+        }
+        ec_a64_add_widen(vget_low_s8(va), zp1, shift, &x[0], &x[1]);
+        ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
+        ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
+        ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
+        for (j = 0; j < 4; ++j)
+            sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
+                                           ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
+        ec_a64_store_bytes(out + i, n - i,
+                           ec_a64_narrow(sum[0], sum[1], sum[2], sum[3], out_zp, lo, hi));
+    }
 }
 
 #endif /* __aarch64__ && __ARM_NEON */
