@@ -441,6 +441,36 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
                                cout, out_zp, act_min, act_max)
 
 
+# Set in a child process made by fork(): libgomp's thread pool does not survive a fork
+# (its worker threads are gone, and the child's first parallel region waits for them
+# forever), so a forked child runs every op on its calling thread. Each threaded
+# kernel's single-thread branch computes all rows with thread 0's work buffer: the
+# same results, one thread.
+cdef bint forked_child = False
+cdef bint pool_started = False   # this process ran a parallel region (libgomp's pool exists)
+
+
+cdef inline void note_pool_started() noexcept nogil:
+    global pool_started
+    pool_started = True
+
+
+def _after_fork_in_child():
+    # A child of a process that never ran a parallel region has no broken pool to meet:
+    # it keeps its threads (the fuzzer's workers, forked before any inference, do).
+    global forked_child
+    forked_child = forked_child or pool_started
+
+
+def runs_threads():
+    """False in a child process made by fork() (its ops run on one thread)."""
+    return not forked_child
+
+
+import os as _os
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/conv2d.py (integer_ops/conv.h), as a blocked GEMM: for a
     # block of output pixels, their input windows (im2col, or the input pixels
@@ -450,7 +480,8 @@ cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_rows(op, x, y, work + t * work_stride, t, threads)
     else:
@@ -553,7 +584,8 @@ cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
         x = arena + op.scratch
     else:
         x = <const uint8_t*>padded_input(op, arena)
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_vnni_blocks(op, x, y, work + t * work_stride, t, threads)
     else:
@@ -617,7 +649,8 @@ cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t work_stride = op.i[23], threads = op.i[24], t
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
     else:
@@ -667,7 +700,8 @@ cdef void depthwise_conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil
     cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t threads = op.i[24], t
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_vnni_rows(op, x, y, t, threads)
     else:
@@ -929,11 +963,13 @@ cdef void quantize_float(const OpDesc* op, uint8_t* arena) noexcept nogil:
     for i in range(size):
         q = x[i] / scale
         r = roundf(q)   # ties away from zero, exactly (std::round in TFLite)
-        if r > <float>2147483520.0:
-            r = <float>2147483520.0
-        elif r < <float>-2147483520.0:
-            r = <float>-2147483520.0
-        v = clamp(<int32_t>r + zp, lo, hi)
+        # Saturate in float to the output range minus the zero point (small integers,
+        # exact in float): converting or adding first could overflow int32.
+        if r > <float>(hi - zp):
+            r = <float>(hi - zp)
+        elif r < <float>(lo - zp):
+            r = <float>(lo - zp)
+        v = <int32_t>r + zp
         if to_uint8:
             (<uint8_t*>(arena + op.out))[i] = <uint8_t>v
         else:

@@ -686,16 +686,35 @@ _COMPILERS = {
 _CACHE_ATTRIBUTE = "_edgecnn_core_compiled"
 
 
+# Compiled copies kept per QGraph (one per thread count asked for, the least recently
+# used evicted first): a caller cycling through thread counts must not grow memory.
+MAX_COMPILED_PER_MODEL = 4
+
+
 def run_core(qgraph: QGraph, inputs: list[np.ndarray], num_threads: int = 1) -> list[np.ndarray]:
     """Backend entry point: compile once per QGraph and thread count (cached), then run."""
-    cache = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
-    if cache is None:
-        cache = {}
-        object.__setattr__(qgraph, _CACHE_ATTRIBUTE, cache)
-    threads = max(1, int(num_threads or 1))
-    if threads not in cache:
-        cache[threads] = CompiledModel(qgraph, threads)
-    return cache[threads].run(inputs)
+    return _compiled(qgraph, max(1, int(num_threads or 1))).run(inputs)
+
+
+_CACHE_LOCK = threading.Lock()
+
+
+def _compiled(qgraph: QGraph, threads: int) -> CompiledModel:
+    with _CACHE_LOCK:
+        cache = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
+        if cache is None:
+            cache = {}
+            object.__setattr__(qgraph, _CACHE_ATTRIBUTE, cache)
+        compiled = cache.pop(threads, None)
+        if compiled is not None:
+            cache[threads] = compiled          # most recently used last
+            return compiled
+    compiled = CompiledModel(qgraph, threads)  # outside the lock: compiling takes a while
+    with _CACHE_LOCK:
+        compiled = cache.setdefault(threads, compiled)
+        while len(cache) > MAX_COMPILED_PER_MODEL:
+            del cache[next(iter(cache))]
+    return compiled
 
 
 def register() -> None:
