@@ -264,3 +264,34 @@ def test_a_bad_transpose_is_refused_at_load_naming_the_operator(case, error, fra
         edgecnn.load(_one_transpose(**case))
     assert isinstance(caught.value, EdgecnnError)
     assert "operator 0" in str(caught.value) and "TRANSPOSE" in str(caught.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=7), st.data())
+def test_random_transposes_load_and_agree_or_are_refused(shape, data):
+    """Hostile TRANSPOSEs (perms with repeats, out of range, of the wrong length; declared
+    output shapes that disagree; mixed dtypes and quantization): edgecnn.load either
+    refuses them with an EdgecnnError or the core equals the reference."""
+    rank = len(shape)
+    perm = data.draw(st.one_of(st.permutations(range(rank)),
+                               st.lists(st.integers(-1, rank), min_size=0, max_size=rank + 1)))
+    dtype = data.draw(st.sampled_from(["int8", "uint8", "float32", "int16"]))
+    out_dtype = data.draw(st.sampled_from([dtype, dtype, "int8"]))
+    out_shape = tuple(shape[d] if 0 <= d < rank else 1 for d in perm)
+    if data.draw(st.booleans()):
+        out_shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=len(perm),
+                                             max_size=len(perm))))
+    q = _quantization(dtype)
+    mb = ModelBuilder()
+    x = mb.tensor(tuple(shape), dtype, **q)
+    p = mb.tensor((len(perm),), "int32", data=np.array(perm, np.int32))
+    y = mb.tensor(out_shape, out_dtype, **(_quantization(out_dtype)))
+    mb.op("TRANSPOSE", [x, p], [y])
+    mb.inputs, mb.outputs = [x], [y]
+    try:
+        model = edgecnn.load(mb.build())
+    except EdgecnnError:
+        return
+    x = _input(model, 0)
+    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"))
+    assert_bitexact(model.run(x, backend="reference"), np.transpose(x, perm))
