@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import edgecnn
-from edgecnn.quantizer import convert, float_ops, load_float_graph, ranges
+from edgecnn.quantizer import float_ops, load_float_graph, ranges
 from edgecnn.tflite_writer import write_graph
 from oracles import ROOT, assert_bitexact, run_oracle
 from test_cli import assert_one_line_error, edgecnn as edgecnn_cli
@@ -336,3 +336,9 @@ def test_small_onnx_graphs_against_onnx_reference_evaluator(case, tmp_path):
         ours = ours.transpose(0, 3, 1, 2)
     np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5, err_msg=what)
     edgecnn.load(edgecnn.quantize(data, x, report_samples=0).tflite)   # loads as int8
+
+
+def test_onnx_without_the_onnx_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)   # as if not installed
+    with pytest.raises(edgecnn.EdgecnnError, match=r"pip install edgecnn\[onnx\]"):
+        edgecnn.quantize(onnx_path("digits_dscnn"), np.zeros((1, 1, 8, 8), np.float32))

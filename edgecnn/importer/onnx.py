@@ -228,7 +228,7 @@ class _Importer:
 
     # -- convolutions and pooling --------------------------------------------------
 
-    def spatial_padding(self, attrs, in_hw, kernel, stride, dilation, node):
+    def spatial_padding(self, attrs, in_hw, kernel, stride, dilation):
         """'SAME' or 'VALID' when the ONNX padding equals TFLite's, else explicit
         (top, left, bottom, right) padding for a PAD in front."""
         auto_pad = attrs.get("auto_pad", b"NOTSET")
@@ -286,7 +286,7 @@ class _Importer:
         group = int(attrs.get("group", 1))
         stride = tuple(attrs.get("strides", (1, 1)))
         dilation = tuple(attrs.get("dilations", (1, 1)))
-        padding, out_hw = self.spatial_padding(attrs, (h, w), (kh, kw), stride, dilation, node)
+        padding, out_hw = self.spatial_padding(attrs, (h, w), (kh, kw), stride, dilation)
         if not isinstance(padding, str):
             x, padding = self.padded(node, x, padding), "VALID"
         options = dict(padding=padding, stride=stride, dilation=dilation, activation="NONE")
@@ -354,7 +354,7 @@ class _Importer:
         stride = tuple(attrs.get("strides", (1, 1)))
         if tuple(attrs.get("dilations", (1, 1))) != (1, 1):
             raise Unsupported("dilated pooling")
-        padding, out_hw = self.spatial_padding(attrs, (h, w), kernel, stride, (1, 1), node)
+        padding, out_hw = self.spatial_padding(attrs, (h, w), kernel, stride, (1, 1))
         pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
         if op == "AVERAGE_POOL_2D" and attrs.get("count_include_pad", 0) and any(pads) \
                 and not attrs.get("ceil_mode", 0):
