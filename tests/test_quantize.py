@@ -342,3 +342,20 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)   # as if not installed
     with pytest.raises(edgecnn.EdgecnnError, match=r"pip install edgecnn\[onnx\]"):
         edgecnn.quantize(onnx_path("digits_dscnn"), np.zeros((1, 1, 8, 8), np.float32))
+
+
+def test_cli_calibration_that_does_not_fit_is_one_line(tmp_path):
+    npz = tmp_path / "wrong.npz"
+    np.savez(npz, x=np.zeros((4, 5, 5, 1), np.float32))
+    assert_one_line_error(edgecnn_cli("quantize", onnx_path("digits_dscnn"), "-o",
+                                      str(tmp_path / "o.tflite"), "--calibration", str(npz)),
+                          "do not fit the model input")
+
+
+def test_cli_json_report(tmp_path):
+    npz = tmp_path / "c.npz"
+    np.savez(npz, x=split()[2][:8])
+    result = edgecnn_cli("quantize", onnx_path("digits_mixed"), "-o", str(tmp_path / "o.tflite"),
+                         "--calibration", str(npz), "--method", "mse", "--json", check=True)
+    report = json.loads(result.stdout)
+    assert report["samples"] == 8 and {t["op"] for t in report["tensors"]} >= {"LOGISTIC", "CONCATENATION"}
