@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import edgecnn
-from edgecnn.quantizer import convert, float_ops, load_float_graph, ranges
+from edgecnn.quantizer import float_ops, load_float_graph, ranges
 from edgecnn.tflite_writer import write_graph
 from oracles import ROOT, assert_bitexact, run_oracle
 from test_cli import assert_one_line_error, edgecnn as edgecnn_cli
@@ -318,12 +318,31 @@ def _small_graphs():
         [("x", [1, 2, 7, 6])], ["y"], {"w": rng.normal(size=(3, 2, 3, 3))}, 13), "PAD"
 
 
-@pytest.mark.parametrize("case", range(3))
+def _normalization_graph():
+    """(x - mean) / std at the input (an ADD, a 1x1 depthwise), a conv whose output is
+    scaled and shifted per channel (both folded into it), then Relu."""
+    from onnx import helper
+    rng = np.random.default_rng(4)
+    return _onnx_model(
+        [helper.make_node("Sub", ["x", "mean"], ["s"]),
+         helper.make_node("Div", ["s", "std"], ["d"]),
+         helper.make_node("Conv", ["d", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Mul", ["c", "gain"], ["m"]),
+         helper.make_node("Add", ["m", "offset"], ["a"]),
+         helper.make_node("Relu", ["a"], ["y"])],
+        [("x", [1, 3, 5, 5])], ["y"],
+        {"mean": np.array([0.4, 0.5, 0.6]).reshape(3, 1, 1), "std": np.array([0.2, 0.25, 0.3]).reshape(1, 3, 1, 1),
+         "w": rng.normal(size=(4, 3, 3, 3)), "gain": rng.uniform(0.5, 2, (1, 4, 1, 1)),
+         "offset": rng.normal(size=(4, 1, 1))}, 13)
+
+
+@pytest.mark.parametrize("case", range(4))
 def test_small_onnx_graphs_against_onnx_reference_evaluator(case, tmp_path):
     """ONNX's own reference evaluator judges the import (layouts, padding, patterns)."""
     import onnx
     from onnx.reference import ReferenceEvaluator
-    what, model, op = list(_small_graphs())[case]
+    what, model, op = (list(_small_graphs()) + [("normalization", _normalization_graph(),
+                                                  "DEPTHWISE_CONV_2D")])[case]
     data = model.SerializeToString()
     x = np.random.default_rng(case).normal(size=[d.dim_value for d in
                                                  model.graph.input[0].type.tensor_type.shape.dim])
@@ -336,3 +355,26 @@ def test_small_onnx_graphs_against_onnx_reference_evaluator(case, tmp_path):
         ours = ours.transpose(0, 3, 1, 2)
     np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5, err_msg=what)
     edgecnn.load(edgecnn.quantize(data, x, report_samples=0).tflite)   # loads as int8
+
+
+def test_onnx_without_the_onnx_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)   # as if not installed
+    with pytest.raises(edgecnn.EdgecnnError, match=r"pip install edgecnn\[onnx\]"):
+        edgecnn.quantize(onnx_path("digits_dscnn"), np.zeros((1, 1, 8, 8), np.float32))
+
+
+def test_cli_calibration_that_does_not_fit_is_one_line(tmp_path):
+    npz = tmp_path / "wrong.npz"
+    np.savez(npz, x=np.zeros((4, 5, 5, 1), np.float32))
+    assert_one_line_error(edgecnn_cli("quantize", onnx_path("digits_dscnn"), "-o",
+                                      str(tmp_path / "o.tflite"), "--calibration", str(npz)),
+                          "do not fit the model input")
+
+
+def test_cli_json_report(tmp_path):
+    npz = tmp_path / "c.npz"
+    np.savez(npz, x=split()[2][:8])
+    result = edgecnn_cli("quantize", onnx_path("digits_mixed"), "-o", str(tmp_path / "o.tflite"),
+                         "--calibration", str(npz), "--method", "mse", "--json", check=True)
+    report = json.loads(result.stdout)
+    assert report["samples"] == 8 and {t["op"] for t in report["tensors"]} >= {"LOGISTIC", "CONCATENATION"}

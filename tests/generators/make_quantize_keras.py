@@ -71,7 +71,7 @@ def run_tflite(model_bytes, x):
     return np.array(results)
 
 
-def compare(name, scores, reference, labels):
+def compare(scores, reference, labels):
     sqnr = 10 * np.log10(np.sum(reference ** 2) / max(np.sum((scores - reference) ** 2), 1e-30))
     return {"accuracy": float(np.mean(scores.argmax(1) == labels)),
             "top1_agreement_with_float": float(np.mean(scores.argmax(1) == reference.argmax(1))),
@@ -104,10 +104,10 @@ def main():
     ours = edgecnn.quantize(float_file, calibration, report_samples=0).tflite
 
     reference = run_tflite(float_file, x_test)
-    side_by_side = {"float (LiteRT)": compare("float", reference, reference, y_test),
-                    "TensorFlow converter int8": compare("tf", run_tflite(tf_int8, x_test),
+    side_by_side = {"float (LiteRT)": compare(reference, reference, y_test),
+                    "TensorFlow converter int8": compare(run_tflite(tf_int8, x_test),
                                                          reference, y_test),
-                    "edgecnn quantize int8": compare("edgecnn", run_tflite(ours, x_test),
+                    "edgecnn quantize int8": compare(run_tflite(ours, x_test),
                                                      reference, y_test)}
     manifest_path = os.path.join(OUT, "manifest.json")
     with open(manifest_path) as f:
