@@ -56,8 +56,8 @@ def draw_add_cases(seed: int, count: int) -> list[Case]:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_add_sweep_all_pairs(profile):
     needs_x86(profile)
-    cases = loadable(draw_add_cases(9, sweep_size(24, 400)), profile)
-    assert len(cases) >= 0.8 * sweep_size(24, 400)
+    cases = loadable(draw_add_cases(9, sweep_size(36, 400)), profile)
+    assert len(cases) >= 0.8 * sweep_size(36, 400)
     for chunk in in_chunks(cases, 12):
         run_batch(chunk, profile)
 
@@ -524,7 +524,7 @@ def fc_cases(draw, per_channel: bool):
                          z_out, (batch, out_f), 0, float_input, activation=activation)
 
 
-WEIGHTED_EXAMPLES = sweep_size(6, 100)   # hypothesis examples per test, 16 layers each
+WEIGHTED_EXAMPLES = sweep_size(10, 60)   # hypothesis examples per test, 16 layers each
 
 
 def _check_weighted(cases, profile):
