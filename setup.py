@@ -23,7 +23,9 @@ directives = {
 }
 
 # -fwrapv: int32 dot products wrap instead of being undefined (see _core.pyx).
-COMPILE_ARGS = ["-O3", "-fwrapv"]
+# -ffp-contract=off: a float multiply then add (XNNPACK's MEAN) must round twice, as
+# in the reference; GCC would fuse them into one FMA on ARM and with -march=native.
+COMPILE_ARGS = ["-O3", "-fwrapv", "-ffp-contract=off"]
 if os.environ.get("EDGECNN_NATIVE") == "1":
     # Opt-in: tune for this machine's CPU (AVX2/AVX-512 on x86, dotprod on ARM).
     # The wheel then only runs on CPUs like the build machine.
@@ -50,9 +52,12 @@ def openmp_flags() -> list[str]:
 
 
 OPENMP = openmp_flags()
-extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"], include_dirs=["edgecnn"],
+extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"],
+                        include_dirs=["edgecnn", "firmware_export/runtime"],
                         depends=["edgecnn/_core_simd.h", "edgecnn/_core_kernels.inc",
-                                 "edgecnn/_core_transpose.h"],
+                                 "edgecnn/_core_transpose.h",
+                                 "firmware_export/runtime/ec_gemm_s8.h",
+                                 "firmware_export/runtime/ec_a64_neon.h"],
                         extra_compile_args=COMPILE_ARGS + OPENMP, extra_link_args=OPENMP)]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

@@ -18,12 +18,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIRS = [os.path.join(ROOT, "tests", "models"), os.path.join(ROOT, "examples")]
 
 
+# Float models, the quantizer's inputs (tests/test_quantize.py): not int8 models to run.
+FLOAT_MODEL_DIR = os.path.join(ROOT, "tests", "models", "float")
+
+
 def all_models() -> list[str]:
-    """Every committed .tflite model, relative to the repository root, sorted."""
+    """Every committed int8 .tflite model, relative to the repository root, sorted."""
     found = []
     for top in MODEL_DIRS:
         found += glob.glob(os.path.join(top, "**", "*.tflite"), recursive=True)
-    return sorted(os.path.relpath(p, ROOT) for p in found)
+    return sorted(os.path.relpath(p, ROOT) for p in found
+                  if not p.startswith(FLOAT_MODEL_DIR + os.sep))
 
 
 def read(path: str) -> bytes:
@@ -55,7 +60,10 @@ def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], all_tensors=False):
     from tflite_micro.python.tflite_micro import runtime
     config = (runtime.InterpreterConfig.kPreserveAllTensors if all_tensors
               else runtime.InterpreterConfig.kAllocationRecording)
-    interp = runtime.Interpreter.from_bytes(model_bytes, intrepreter_config=config)
+    # The wheel's default arena is small; batched sweep models need room for every tensor.
+    arena = max(sum(x.nbytes for x in inputs), 1 << 20) * 32
+    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena,
+                                            intrepreter_config=config)
     for i, x in enumerate(inputs):
         interp.set_input(x, i)
     interp.invoke()

@@ -62,6 +62,24 @@ def load_image(path: str):
     return ImageOps.exif_transpose(image)
 
 
+def channels_first(model) -> bool:
+    """Whether the model's image input is NCHW, as PyTorch's converters leave it: read by
+    a TRANSPOSE (0, 2, 3, 1) to TFLite's NHWC (with one channel, a RESHAPE to [N, H, W, 1]:
+    a transpose that only moves a size-1 dimension is lowered to one)."""
+    q = model.qgraph
+    x = q.inputs[0]
+    shape = q.tensors[x].shape
+    for node in q.nodes:
+        if node.inputs[:1] != (x,):
+            continue
+        if node.op == "TRANSPOSE" and tuple(node.params.perm) == (0, 2, 3, 1):
+            return True
+        if node.op == "RESHAPE" and len(shape) == 4 and shape[1] == 1 and \
+                tuple(node.params.output_shape) == (shape[0], shape[2], shape[3], 1):
+            return True
+    return False
+
+
 def fit_to_input(image, height: int, width: int, channels: int, center_crop: float | None = None):
     from PIL import Image
     if channels not in (1, 3):
