@@ -18,6 +18,9 @@ class Profile:
     fully_connected: str        # "fixed" (multiplier/shift) or "float" (LiteRT reference kernel)
     kernel_variant: str         # variant of the fixed-point special ops (softmax, logistic...)
     weighted_requant: str = "fixed"  # conv/depthwise/FC: "fixed" point or "float32" (XNNPACK)
+    # True: the ops LiteRT's XNNPACK delegate takes (ADD, MEAN, QUANTIZE...) follow
+    # XNNPACK's own arithmetic where the delegate accepts them (see lowering.py)
+    xnnpack_delegate: bool = False
 
 
 PROFILES = {
@@ -27,10 +30,11 @@ PROFILES = {
                           rounding="double", fully_connected="float", kernel_variant="litert-ref"),
     # LiteRT's default CPU path delegates conv, depthwise and FC to XNNPACK, whose x86
     # kernels requantize in float32 (scale = in * w / out in float32) and round ties to
-    # even; the other ops are as in tflm (see README for which ones are verified).
+    # even; ADD, MEAN and QUANTIZE use XNNPACK's formulas; the ops the delegate leaves
+    # to LiteRT are as in litert-ref (README, "Rounding profiles" and the conformance table).
     "xnnpack": Profile("xnnpack", "ai-edge-litert's default resolver (XNNPACK), x86-64",
                        rounding="double", fully_connected="fixed", kernel_variant="litert-ref",
-                       weighted_requant="float32"),
+                       weighted_requant="float32", xnnpack_delegate=True),
     # tflite-runtime 2.14 (its last release) with BUILTIN_REF: LiteRT's reference kernels
     # before their FULLY_CONNECTED moved to floating-point requantization, i.e. litert-ref's
     # RELU6 and special ops with tflm's fixed-point FC (measured: tests/test_tflite_runtime_214.py).
