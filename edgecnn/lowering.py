@@ -644,8 +644,15 @@ def lower_logistic(lw: _Lowering, node: Node) -> P.LogisticParams:
         raise ModelFormatError(f"input scale {x.scale} gives an input shift of {left_shift}, "
                                "outside [0, 31]", node.describe())
     multiplier = int(quant.wrap_int32(quant.round_half_away(q * (1 << 31))))
+    # LiteRT's own int8 LOGISTIC (BUILTIN_REF and optimized) is a float32 table (LUTPopulate);
+    # the XNNPACK delegate takes it and computes its own table.
+    table = ""
+    if lw.profile.xnnpack_delegate:
+        table = "xnnpack"
+    elif lw.profile.kernel_variant == "litert-ref":
+        table = "litert"
     return P.LogisticParams(x.zero_point, quant.input_radius(bits, left_shift), multiplier,
-                            left_shift)
+                            left_shift, table, float(x.scale))
 
 
 def lower_hard_swish(lw: _Lowering, node: Node) -> P.HardSwishParams:

@@ -158,11 +158,15 @@ class SoftmaxParams:
 
 @dataclass(frozen=True, eq=False)
 class LogisticParams:
-    """LOGISTIC int8 (reference_integer_ops::Logistic): input in Q4.27, gemmlowp logistic."""
+    """LOGISTIC int8 (reference_integer_ops::Logistic): input in Q4.27, gemmlowp logistic;
+    or a table computed in floating point from the input scale: table "litert" (LiteRT's own
+    kernels, LUTPopulate) or "xnnpack" (XNNPACK's sigmoid), see reference/activations.py."""
     input_zero_point: int
     input_range_radius: int          # |x - zp| >= radius saturates to -128 / 127
     input_multiplier: int
     input_left_shift: int
+    table: str = ""                  # "" (fixed point) | "litert" | "xnnpack"
+    input_scale: float = 0.0         # for the tables
 
 
 @dataclass(frozen=True, eq=False)

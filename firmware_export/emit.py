@@ -80,7 +80,7 @@ EXPORTED_FIELDS = {
     "TransposeParams": ("ec_transpose_params", {"perm"}),
     # elementwise ops exported as 256-entry tables computed by the reference
     "LogisticParams": ("ec_lut_params", {"input_zero_point", "input_range_radius",
-                       "input_multiplier", "input_left_shift"}),
+                       "input_multiplier", "input_left_shift", "table", "input_scale"}),
     "HardSwishParams": ("ec_lut_params", {"input_zero_point", "output_zero_point",
                         "output_multiplier_fixedpoint_int16", "output_multiplier_exponent",
                         "reluish_multiplier_fixedpoint_int16", "reluish_multiplier_exponent"}),

@@ -36,7 +36,21 @@ def softmax(x: np.ndarray, p, output_shape) -> np.ndarray:
 
 
 def logistic(x: np.ndarray, p, output_shape) -> np.ndarray:
-    """reference_integer_ops::Logistic (logistic.h): Q4.27 in, Q0.31 out, then to 1/256 steps."""
+    """reference_integer_ops::Logistic (logistic.h): Q4.27 in, Q0.31 out, then to 1/256 steps.
+    Tables: "litert" is LUTPopulateInt8 (LiteRT common.h): 1 / (1 + exp(-x)) in float32 on
+    the dequantized input, times 256, TfLiteRound (half away from zero), - 128. "xnnpack"
+    (XNNPACK's quantized sigmoid): the sigmoid to float32 accuracy (computed in double
+    here), then rint(y * 256 - 128), ties to even."""
+    if p.table:
+        real = (x.astype(np.float32) - np.float32(p.input_zero_point)) * np.float32(p.input_scale)
+        with np.errstate(over="ignore"):   # exp(large) = inf gives 0, as in C
+            if p.table == "litert":
+                value = np.float32(1) / (np.float32(1) + np.exp(-real)) * np.float32(256)
+                rounded = np.floor(value.astype(np.float64) + 0.5)   # value >= 0
+            else:
+                sigmoid = (1.0 / (1.0 + np.exp(-real.astype(np.float64)))).astype(np.float32)
+                rounded = np.rint(sigmoid * np.float32(256) + np.float32(-128)) + 128
+        return np.clip(rounded - 128, -128, 127).astype(np.int8)
     centered = x.astype(np.int64) - p.input_zero_point
     in_q4 = multiply_by_quantized_multiplier(centered, p.input_multiplier, p.input_left_shift)
     out_q0 = fp.logistic(in_q4, LOGISTIC_INPUT_INTEGER_BITS)
