@@ -230,6 +230,22 @@ def _fast_kernel(q: QGraph, node: QNode) -> int | None:
     return None
 
 
+def _gemm_variant(node: QNode) -> str:
+    """The ec_mcu_gemm_* function of a conv or FC layer (runtime/ec_runtime.h): chosen
+    here, so that only the variants the model uses are linked."""
+    p = node.params
+    if node.op == "DEPTHWISE_CONV_2D":
+        return "NULL"
+    if (p.activation_min, p.activation_max) != (-128, 127):
+        return "ec_mcu_gemm_clamp_s8"
+    if node.op == "FULLY_CONNECTED":
+        eight = p.weights.shape[1] == 8
+    else:
+        _, kh, kw, cin = p.weights.shape
+        eight = kh == 1 and kw * cin == 8
+    return "ec_mcu_gemm_depth8_s8" if eight else "ec_mcu_gemm_s8"
+
+
 def _add_input_stage(multiplier: int, shift: int, left_shift: int):
     """(left, shift1) of ec_mcu_add_params for one input, None if the fast ADD cannot
     reproduce its scaling (runtime/ec_runtime.h)."""
@@ -554,7 +570,7 @@ class _Writer:
         rq = self.array("int32_t", f"{name}_requant", requant)
         fields = [*geometry, p.input_zero_point, w, bias, fb,
                   f"{{{rq}, {2 * p.output_zero_point + 1}, {p.activation_min}, "
-                  f"{p.activation_max}}}"]
+                  f"{p.activation_max}}}", _gemm_variant(node)]
         self.definitions.append(f"static const ec_mcu_conv_params {params} = "
                                 f"{{{', '.join(map(str, fields))}}};\n")
         if node.op == "FULLY_CONNECTED":

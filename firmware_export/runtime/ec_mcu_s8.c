@@ -23,6 +23,14 @@
 #pragma GCC optimize("no-schedule-insns")
 #endif
 
+/* The small helpers below must be inlined (their accumulators then stay in registers);
+   gcc's size heuristics at -O2 would otherwise call them with the accumulators in memory. */
+#if defined(__GNUC__)
+#define EC_MCU_INLINE static inline __attribute__((always_inline))
+#else
+#define EC_MCU_INLINE static inline
+#endif
+
 /* ---- dual 16-bit multiply-accumulate helpers (DSP cores) ------------------------------ */
 
 #if defined(__ARM_FEATURE_DSP)
@@ -40,46 +48,51 @@ static inline uint32_t sxtb16_ror8(uint32_t x) /* bytes 1 and 3, sign-extended t
     return r;
 }
 
-/* acc00..acc11 += dot of 4 bytes of rows a0, a1 with 4 bytes of weights w0, w1 */
-#define EC_MCU_TILE_STEP(a0, a1, w0, w1)                                                   \
+/* acc00..acc11 += 4 bytes of rows a0, a0 + a_stride times 4 bytes of the weight rows
+   w, w + w_stride (each loaded word serves two products; 4 loads, 8 SXTB16, 8 SMLAD for 16
+   multiply-accumulates). */
+#define EC_MCU_TILE_STEP(a0, a_stride, w, w_stride)                                        \
     do {                                                                                 \
-        const uint32_t xa = ec_load32(a0), xb = ec_load32(a1);                           \
-        const uint32_t ya = ec_load32(w0), yb = ec_load32(w1);                           \
-        const uint32_t xa_e = __sxtb16(xa), xa_o = sxtb16_ror8(xa);                      \
-        const uint32_t xb_e = __sxtb16(xb), xb_o = sxtb16_ror8(xb);                      \
+        const uint32_t ya = ec_load32(w), yb = ec_load32((w) + (w_stride));              \
         const uint32_t ya_e = __sxtb16(ya), ya_o = sxtb16_ror8(ya);                      \
         const uint32_t yb_e = __sxtb16(yb), yb_o = sxtb16_ror8(yb);                      \
-        acc00 = (int32_t)__smlad(xa_e, ya_e, (uint32_t)acc00);                           \
-        acc01 = (int32_t)__smlad(xa_e, yb_e, (uint32_t)acc01);                           \
-        acc10 = (int32_t)__smlad(xb_e, ya_e, (uint32_t)acc10);                           \
-        acc11 = (int32_t)__smlad(xb_e, yb_e, (uint32_t)acc11);                           \
-        acc00 = (int32_t)__smlad(xa_o, ya_o, (uint32_t)acc00);                           \
-        acc01 = (int32_t)__smlad(xa_o, yb_o, (uint32_t)acc01);                           \
-        acc10 = (int32_t)__smlad(xb_o, ya_o, (uint32_t)acc10);                           \
-        acc11 = (int32_t)__smlad(xb_o, yb_o, (uint32_t)acc11);                           \
+        uint32_t x = ec_load32(a0);                                                      \
+        uint32_t x_e = __sxtb16(x), x_o = sxtb16_ror8(x);                                \
+        acc00 = (int32_t)__smlad(x_e, ya_e, (uint32_t)acc00);                            \
+        acc01 = (int32_t)__smlad(x_e, yb_e, (uint32_t)acc01);                            \
+        acc00 = (int32_t)__smlad(x_o, ya_o, (uint32_t)acc00);                            \
+        acc01 = (int32_t)__smlad(x_o, yb_o, (uint32_t)acc01);                            \
+        x = ec_load32((a0) + (a_stride));                                                \
+        x_e = __sxtb16(x);                                                               \
+        x_o = sxtb16_ror8(x);                                                            \
+        acc10 = (int32_t)__smlad(x_e, ya_e, (uint32_t)acc10);                            \
+        acc11 = (int32_t)__smlad(x_e, yb_e, (uint32_t)acc11);                            \
+        acc10 = (int32_t)__smlad(x_o, ya_o, (uint32_t)acc10);                            \
+        acc11 = (int32_t)__smlad(x_o, yb_o, (uint32_t)acc11);                            \
     } while (0)
 #endif
 
 /* ---- dot products (accumulating into acc[]) ------------------------------------------ */
 
-/* Two rows a0, a1 x two weight rows w0, w1 over `depth` bytes: acc = {00, 01, 10, 11}. */
-static inline void tile_2x2(const int8_t *a0, const int8_t *a1, const int8_t *w0,
-                            const int8_t *w1, int32_t depth, int32_t acc[4])
+/* Two rows (a0, a0 + a_stride) x two weight rows (w, w + w_stride) over `depth` bytes:
+   acc = {00, 01, 10, 11}. Two pointers and two strides keep every value in a register. */
+EC_MCU_INLINE void tile_2x2(const int8_t *a0, int32_t a_stride, const int8_t *w,
+                            int32_t w_stride, int32_t depth, int32_t acc[4])
 {
     int32_t acc00 = acc[0], acc01 = acc[1], acc10 = acc[2], acc11 = acc[3];
     const int8_t *end = a0 + depth;
 #if defined(__ARM_FEATURE_DSP)
-    for (; end - a0 >= 8; a0 += 8, a1 += 8, w0 += 8, w1 += 8) {
-        EC_MCU_TILE_STEP(a0, a1, w0, w1);
-        EC_MCU_TILE_STEP(a0 + 4, a1 + 4, w0 + 4, w1 + 4);
+    for (; end - a0 >= 8; a0 += 8, w += 8) {
+        EC_MCU_TILE_STEP(a0, a_stride, w, w_stride);
+        EC_MCU_TILE_STEP(a0 + 4, a_stride, w + 4, w_stride);
     }
     if (end - a0 >= 4) {
-        EC_MCU_TILE_STEP(a0, a1, w0, w1);
-        a0 += 4, a1 += 4, w0 += 4, w1 += 4;
+        EC_MCU_TILE_STEP(a0, a_stride, w, w_stride);
+        a0 += 4, w += 4;
     }
 #endif
-    for (; a0 < end; ++a0, ++a1, ++w0, ++w1) {
-        const int32_t xa = *a0, xb = *a1, ya = *w0, yb = *w1;
+    for (; a0 < end; ++a0, ++w) {
+        const int32_t xa = a0[0], xb = a0[a_stride], ya = w[0], yb = w[w_stride];
         acc00 += xa * ya;
         acc01 += xa * yb;
         acc10 += xb * ya;
@@ -92,7 +105,7 @@ static inline void tile_2x2(const int8_t *a0, const int8_t *a1, const int8_t *w0
 }
 
 /* One row x four weight rows (w, w + rows, w + 2 rows, w + 3 rows) over `depth` bytes. */
-static inline void tile_1x4(const int8_t *a, const int8_t *w, int32_t depth, int32_t rows,
+EC_MCU_INLINE void tile_1x4(const int8_t *a, const int8_t *w, int32_t depth, int32_t rows,
                             int32_t acc[4])
 {
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
@@ -128,10 +141,27 @@ static inline void tile_1x4(const int8_t *a, const int8_t *w, int32_t depth, int
     acc[3] = acc3;
 }
 
-/* One row x one weight row; each input byte plus `offset` (0, or minus the input zero
-   point for a border pixel: |x + offset| <= 255 fits in a halfword). */
-static inline int32_t dot_1x1(const int8_t *a, const int8_t *w, int32_t depth, int32_t offset,
-                              int32_t acc)
+/* One row x one weight row. */
+EC_MCU_INLINE int32_t dot_1x1(const int8_t *a, const int8_t *w, int32_t depth, int32_t acc)
+{
+    const int8_t *end = a + depth;
+#if defined(__ARM_FEATURE_DSP)
+    for (; end - a >= 4; a += 4, w += 4) {
+        const uint32_t x = ec_load32(a), y = ec_load32(w);
+        acc = (int32_t)__smlad(__sxtb16(x), __sxtb16(y), (uint32_t)acc);
+        acc = (int32_t)__smlad(sxtb16_ror8(x), sxtb16_ror8(y), (uint32_t)acc);
+    }
+#endif
+    for (; a < end; ++a, ++w) {
+        acc += *a * *w;
+    }
+    return acc;
+}
+
+/* The same with each input byte plus `offset` (minus the input zero point, for a border
+   pixel: |x + offset| <= 255 fits in a halfword). */
+EC_MCU_INLINE int32_t dot_1x1_offset(const int8_t *a, const int8_t *w, int32_t depth,
+                                     int32_t offset, int32_t acc)
 {
     const int8_t *end = a + depth;
 #if defined(__ARM_FEATURE_DSP)
@@ -151,17 +181,15 @@ static inline int32_t dot_1x1(const int8_t *a, const int8_t *w, int32_t depth, i
 
 /* ---- conv / FC as a GEMM: out[p][o] = requantize(bias[o] + sum_k a[p][k] w[o][k]) ----- */
 
-/* Where a pixel's taps are: `segments` runs of `length` bytes, `step` bytes apart (a KxK
-   window read in place: one run per kernel row; a 1x1 pixel or an im2col patch: one). */
-typedef struct {
-    int32_t segments, length, step;
-} ec_mcu_window;
-
-/* `pixels` windows starting a_stride bytes apart; outputs out_channels bytes apart. */
-static inline void gemm_impl(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+/* `pixels` windows starting a_stride bytes apart; outputs out_channels bytes apart.
+   Inlined into its two callers, so that `clamp` is a constant in each copy. */
+EC_MCU_INLINE void gemm_impl(const ec_mcu_conv_params *p, const ec_mcu_window *win_in,
                              const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out,
-                             int clamp)
+                             int clamp, int32_t fixed_depth)
 {
+    /* fixed_depth: a constant one-segment depth in this copy (its loops unrolled) */
+    const ec_mcu_window one = {1, fixed_depth, 0};
+    const ec_mcu_window *win = fixed_depth ? &one : win_in;
     const int32_t channels = p->out_channels;
     const int32_t depth = win->segments * win->length; /* a weight row */
     const ec_mcu_output out_stage = p->output;
@@ -177,8 +205,8 @@ static inline void gemm_impl(const ec_mcu_conv_params *p, const ec_mcu_window *w
             int32_t acc[4] = {0, 0, 0, 0};
             int32_t b0, b1;
             for (s = 0; s < win->segments; ++s) {
-                tile_2x2(a0 + s * win->step, a0 + a_stride + s * win->step,
-                         w + s * win->length, w + depth + s * win->length, win->length, acc);
+                tile_2x2(a0 + s * win->step, a_stride, w + s * win->length, depth, win->length,
+                         acc);
             }
             b0 = bias2[oc];
             b1 = bias2[oc + 1];
@@ -190,9 +218,9 @@ static inline void gemm_impl(const ec_mcu_conv_params *p, const ec_mcu_window *w
         for (; oc < channels; ++oc, w += depth) {
             int32_t acc0 = 0, acc1 = 0;
             for (s = 0; s < win->segments; ++s) {
-                acc0 = dot_1x1(a0 + s * win->step, w + s * win->length, win->length, 0, acc0);
+                acc0 = dot_1x1(a0 + s * win->step, w + s * win->length, win->length, acc0);
                 acc1 = dot_1x1(a0 + a_stride + s * win->step, w + s * win->length,
-                               win->length, 0, acc1);
+                               win->length, acc1);
             }
             out0[oc] = ec_mcu_output_value(o, bias2[oc] + 2 * acc0, oc, clamp);
             out1[oc] = ec_mcu_output_value(o, bias2[oc] + 2 * acc1, oc, clamp);
@@ -215,22 +243,31 @@ static inline void gemm_impl(const ec_mcu_conv_params *p, const ec_mcu_window *w
         for (; oc < channels; ++oc, w += depth) {
             int32_t acc = 0;
             for (s = 0; s < win->segments; ++s) {
-                acc = dot_1x1(a0 + s * win->step, w + s * win->length, win->length, 0, acc);
+                acc = dot_1x1(a0 + s * win->step, w + s * win->length, win->length, acc);
             }
             out0[oc] = ec_mcu_output_value(o, bias2[oc] + 2 * acc, oc, clamp);
         }
     }
 }
 
-/* The activation clamp is a compile-time constant in each copy of the loops. */
-static void gemm(const ec_mcu_conv_params *p, const ec_mcu_window *win, const int8_t *a,
-                 int32_t a_stride, int32_t pixels, int8_t *out)
+/* The variants of the GEMM (ec_runtime.h): in each, the activation clamp and, for
+   8-byte rows, the depth are compile-time constants. */
+void ec_mcu_gemm_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win, const int8_t *a,
+                    int32_t a_stride, int32_t pixels, int8_t *out)
 {
-    if (p->output.activation_min == -128 && p->output.activation_max == 127) {
-        gemm_impl(p, win, a, a_stride, pixels, out, 0);
-    } else {
-        gemm_impl(p, win, a, a_stride, pixels, out, 1);
-    }
+    gemm_impl(p, win, a, a_stride, pixels, out, 0, 0);
+}
+
+void ec_mcu_gemm_depth8_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                           const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out)
+{
+    gemm_impl(p, win, a, a_stride, pixels, out, 0, 8);
+}
+
+void ec_mcu_gemm_clamp_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                          const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out)
+{
+    gemm_impl(p, win, a, a_stride, pixels, out, 1, 0);
 }
 
 /* The KxK patch of output pixel (oy, ox) as one row of kh * kw * in_channels bytes,
@@ -292,13 +329,13 @@ static void conv_border_pixel(const ec_mcu_conv_params *p, const int8_t *image, 
         for (ky = ky0; ky < ky1; ++ky) {
             const int8_t *row = image + (y0 + ky * p->dilation_height) * p->width * c;
             if (p->dilation_width == 1) {
-                acc = dot_1x1(row + (x0 + kx0) * c, w + (ky * kw + kx0) * c, (kx1 - kx0) * c,
-                              -p->input_zero_point, acc);
+                acc = dot_1x1_offset(row + (x0 + kx0) * c, w + (ky * kw + kx0) * c,
+                                     (kx1 - kx0) * c, -p->input_zero_point, acc);
                 continue;
             }
             for (kx = kx0; kx < kx1; ++kx) {
-                acc = dot_1x1(row + (x0 + kx * p->dilation_width) * c, w + (ky * kw + kx) * c,
-                              c, -p->input_zero_point, acc);
+                acc = dot_1x1_offset(row + (x0 + kx * p->dilation_width) * c,
+                                     w + (ky * kw + kx) * c, c, -p->input_zero_point, acc);
             }
         }
         out[oc] = ec_mcu_output_value(&out_stage, 2 * acc, oc, clamp);
@@ -323,10 +360,10 @@ static void conv_direct(const ec_mcu_conv_params *p, const int8_t *image, int8_t
             int8_t *o = out + (oy * p->out_width + ox) * p->out_channels;
             if (rows_inside && ox + 1 < p->out_width && x0 >= 0 &&
                 x0 + p->stride_width + p->kernel_width - 1 < p->width) {
-                gemm(p, &win, image + (y0 * p->width + x0) * c, step, 2, o);
+                p->gemm(p, &win, image + (y0 * p->width + x0) * c, step, 2, o);
                 ox += 2;
             } else if (rows_inside && x0 >= 0 && x0 + p->kernel_width - 1 < p->width) {
-                gemm(p, &win, image + (y0 * p->width + x0) * c, step, 1, o);
+                p->gemm(p, &win, image + (y0 * p->width + x0) * c, step, 1, o);
                 ox += 1;
             } else {
                 conv_border_pixel(p, image, oy, ox, o);
@@ -350,11 +387,11 @@ void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *
         if (depth == p->in_channels && p->pad_top == 0 && p->pad_left == 0) {
             /* 1x1 without padding: the pixels are the GEMM's rows */
             if (p->stride_height == 1 && p->stride_width == 1) {
-                gemm(p, &row, image, depth, out_pixels, out);
+                p->gemm(p, &row, image, depth, out_pixels, out);
                 continue;
             }
             for (oy = 0; oy < p->out_height; ++oy) {
-                gemm(p, &row, image + oy * p->stride_height * p->width * depth,
+                p->gemm(p, &row, image + oy * p->stride_height * p->width * depth,
                      p->stride_width * depth, p->out_width,
                      out + oy * p->out_width * p->out_channels);
             }
@@ -371,7 +408,7 @@ void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *
                 im2col_patch(p, image, (k + 1) / p->out_width, (k + 1) % p->out_width,
                              scratch + depth);
             }
-            gemm(p, &row, scratch, depth, pair, out + k * p->out_channels);
+            p->gemm(p, &row, scratch, depth, pair, out + k * p->out_channels);
         }
     }
 }
@@ -380,7 +417,7 @@ void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const 
                                int8_t *output)
 {
     const ec_mcu_window row = {1, p->in_channels, 0};
-    gemm(p, &row, input, p->in_channels, rows, output);
+    p->gemm(p, &row, input, p->in_channels, rows, output);
 }
 
 /* ---- depthwise (depth multiplier 1, channels a multiple of 4) -----------------------

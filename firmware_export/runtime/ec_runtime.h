@@ -266,7 +266,26 @@ typedef struct {
 
 /* CONV_2D (as a GEMM: 1x1 in place, KxK through an im2col scratch of two patches),
    FULLY_CONNECTED (pixels = rows) and DEPTHWISE_CONV_2D, for ec_mcu_s8.c. */
+
+/* Where a pixel's taps are for the GEMM: `segments` runs of `length` bytes, `step` bytes
+   apart (a KxK window read in place: one run per kernel row; a 1x1 pixel or an im2col
+   patch: one run). */
 typedef struct {
+    int32_t segments, length, step;
+} ec_mcu_window;
+
+struct ec_mcu_conv_params;
+/* The GEMM of a conv or FC layer: `pixels` windows a_stride bytes apart, outputs
+   out_channels bytes apart. The exporter names the variant in the layer's record, so
+   that only the variants a model uses are linked:
+   ec_mcu_gemm_s8             activation range = int8 range
+   ec_mcu_gemm_depth8_s8      the same, one 8-byte segment (8 input channels, 1x1)
+   ec_mcu_gemm_clamp_s8       a narrower activation range (ReLU, ReLU6) */
+typedef void (*ec_mcu_gemm_fn)(const struct ec_mcu_conv_params *p, const ec_mcu_window *win,
+                               const int8_t *a, int32_t a_stride, int32_t pixels,
+                               int8_t *out);
+
+typedef struct ec_mcu_conv_params {
     int32_t batch, height, width, in_channels;
     int32_t out_height, out_width, out_channels;
     int32_t kernel_height, kernel_width, stride_height, stride_width;
@@ -279,6 +298,7 @@ typedef struct {
        (their output stage takes 2 * accumulator), as is for depthwise */
     const int32_t *folded_bias;
     ec_mcu_output output;
+    ec_mcu_gemm_fn gemm; /* conv and FC: one of the ec_mcu_gemm_* below; depthwise: NULL */
 } ec_mcu_conv_params;
 
 /* ADD without broadcasting, for ec_mcu_s8.c: double rounding, left_shift <= 20, the output
@@ -308,6 +328,12 @@ void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *
                       int8_t *scratch);
 void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
                                 int8_t *output);
+void ec_mcu_gemm_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win, const int8_t *a,
+                    int32_t a_stride, int32_t pixels, int8_t *out);
+void ec_mcu_gemm_depth8_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                           const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out);
+void ec_mcu_gemm_clamp_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                          const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out);
 void ec_mcu_add_s8(const ec_mcu_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 /* channels a multiple of 4, at most 255 taps per window */
 void ec_mcu_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
