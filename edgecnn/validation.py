@@ -28,7 +28,7 @@ class Limits:
     max_memory: bytes of activations plus the largest working buffers of one operator
     (padded copies of its input, accumulators), the arena of the core and the
     reference's working set alike. max_work: multiply-accumulates (or, for ops that do
-    not multiply, elements touched) of one inference, plus MAX_WORK_PER_TAP for every
+    not multiply, elements touched) of one inference, plus WORK_PER_TAP for every
     window tap the reference loops over in Python.
     """
     max_memory: int = 256 * 2**20

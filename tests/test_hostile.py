@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import subprocess
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -235,6 +236,37 @@ def test_forked_child_runs_a_model_the_parent_ran_with_threads():
     child.join(30)
     assert child.exitcode == 0
     assert np.array_equal(got, want)
+
+
+FORK_PROBE = """
+import os, sys
+import numpy as np
+import edgecnn
+from edgecnn import _core
+
+def child_runs_threads():
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, b"1" if _core.runs_threads() else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return os.read(r, 1).decode()
+
+before = child_runs_threads()
+model = edgecnn.load(sys.argv[1])
+model.run(np.zeros(model.inputs[0].shape, np.int8), num_threads=2)
+print(before, child_runs_threads())
+"""
+
+
+def test_only_children_of_a_process_that_ran_threads_give_them_up():
+    """A child forked before any threaded inference (the fuzzer's workers) keeps its
+    threads; one forked after runs its ops on one thread."""
+    model = os.path.join(ROOT, "tests", "models", "nets", "resnet8.tflite")
+    run = subprocess.run([sys.executable, "-c", FORK_PROBE, model], capture_output=True,
+                         text=True, timeout=120)
+    assert run.stdout.split() == ["1", "0"], run.stdout + run.stderr
 
 
 # -- the exported C ---------------------------------------------------------------------------

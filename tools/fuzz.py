@@ -275,6 +275,14 @@ def _same(a, b) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
+def _may_use_threads(model) -> bool:
+    """Whether some op of the model is big enough for the core to split it over two
+    threads (smaller models run the same code with num_threads=2 as with 1)."""
+    from edgecnn import core_backend
+    from edgecnn.validation import estimate_work
+    return estimate_work(model.qgraph) >= 2 * core_backend.MIN_MACS_PER_THREAD
+
+
 def execute(data: bytes, rng: random.Random, config) -> str:
     """'rejected' or 'compared'; raises Finding for anything wrong."""
     import edgecnn
@@ -293,7 +301,11 @@ def execute(data: bytes, rng: random.Random, config) -> str:
         x = [_random_input(info, rng) for info in model.inputs]
         want = model.run(x, backend="reference")
         want = want if isinstance(want, list) else [want]
-        runs = [(isa, 1) for isa in config.isas] + [(rng.choice(config.isas), 2)]
+        runs = [(isa, 1) for isa in config.isas]
+        if _may_use_threads(model):
+            runs.append((rng.choice(config.isas), 2))
+            if config.replay:   # every level with one and with two threads
+                runs = [(isa, threads) for isa in config.isas for threads in (1, 2)]
         for isa, threads in runs:
             core_backend._core.set_isa(isa)
             got = core_backend.CompiledModel(model.qgraph, threads).run(x)
@@ -345,7 +357,8 @@ def record(config, seeds, weights, index, kind, detail, seen: dict) -> None:
 def worker(config, seeds, weights, counters: Counters, indices, log) -> None:
     """Runs in a forked child: executes inputs until the supervisor's budget ends."""
     import resource
-    if config.memory_mb and not config.asan:
+    if config.memory_mb and not os.environ.get("EDGECNN_FUZZ_SANITIZED"):
+        # (AddressSanitizer reserves terabytes of shadow address space: no limit there)
         limit = config.memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     seen: dict = {}
@@ -388,7 +401,10 @@ def supervise(config, seeds, weights, indices: list[int]) -> dict:
     def log(message):
         print(message, flush=True)
 
-    while position < len(indices):
+    stop = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.append(True))
+    while position < len(indices) and not stop:
         if config.seconds and time.monotonic() - start > config.seconds:
             break
         for k in range(SLOTS):
@@ -421,7 +437,7 @@ def supervise(config, seeds, weights, indices: list[int]) -> dict:
                 os.waitpid(pid, 0)
                 status = "hang"
                 break
-            if config.seconds and now - start > config.seconds + config.timeout:
+            if stop or (config.seconds and now - start > config.seconds + config.timeout):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 status = "deadline"
@@ -490,6 +506,31 @@ def sanitized_environment(build_dir: str) -> dict:
                 EDGECNN_FUZZ_SANITIZED="1")
 
 
+def _campaign_seeds(config) -> list[str]:
+    """The seed files, in order. A campaign records them (path and SHA-256) in
+    OUT/seeds.txt, and a replay reads them from the seeds.txt beside its loadable.txt:
+    mutant i is a function of the seed list too, so a replay refuses changed seeds."""
+    import hashlib
+
+    def digest(path):
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    if config.replay:
+        listing = os.path.join(os.path.dirname(os.path.abspath(config.replay)), "seeds.txt")
+        with open(listing) as f:
+            rows = [line.split() for line in f if line.strip()]
+        for sha, path in rows:
+            if digest(os.path.join(ROOT, path)) != sha:
+                raise SystemExit(f"{path} changed since the campaign: cannot replay it")
+        return [os.path.join(ROOT, path) for _, path in rows]
+    paths = seed_paths()
+    if config.out:
+        with open(os.path.join(config.out, "seeds.txt"), "w") as f:
+            f.writelines(f"{digest(p)} {os.path.relpath(p, ROOT)}\n" for p in paths)
+    return paths
+
+
 # -- command line ------------------------------------------------------------------------
 
 def parse_args(argv=None):
@@ -532,7 +573,7 @@ def main(argv=None) -> int:
     config.isas = core_backend._core.supported_isas()
     if config.out:
         os.makedirs(config.out, exist_ok=True)
-    seeds = [parse_seed(p) for p in seed_paths()]
+    seeds = [parse_seed(p) for p in _campaign_seeds(config)]
     nets = [s for s in seeds if "/nets/" in s.path]
     small = [s for s in seeds if "/nets/" not in s.path]
     weights = [config.nets_weight / max(len(nets), 1)] * len(nets) + \
@@ -550,7 +591,8 @@ def main(argv=None) -> int:
         campaigns = [(config.seed, range(config.start, config.start + count))]
     print(f"edgecnn fuzz: {len(seeds)} seed models ({len(nets)} networks, "
           f"{sum(len(s.fields) for s in seeds)} fields), ISA levels {', '.join(config.isas)}, "
-          f"limits {config.limits}{', sanitized core' if config.asan else ''}", flush=True)
+          f"limits {config.limits}"
+          f"{', sanitized core' if os.environ.get('EDGECNN_FUZZ_SANITIZED') else ''}", flush=True)
     grand = {}
     for campaign_seed, indices in campaigns:
         config.seed = campaign_seed

@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from ..errors import EdgecnnError
-from .images import (IMAGE_SUFFIXES, ImageInputError, dequantize_output, fit_to_input,
-                     load_image, to_input_tensor)
+from .images import (IMAGE_SUFFIXES, ImageInputError, channels_first, check_preprocessing,
+                     dequantize_output, fit_to_input, load_image, to_input_tensor)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +86,7 @@ def check_sub_folders_are_labels(images, labels: list[str], where: str) -> None:
 
 
 def check_options(args) -> None:
-    if not np.isfinite(args.std) or args.std == 0:
-        raise EdgecnnError(f"--std must be a finite non-zero number, got {args.std}", "run")
-    if not np.isfinite(args.mean):
-        raise EdgecnnError(f"--mean must be a finite number, got {args.mean}", "run")
-    if args.center_crop is not None and not 0 < args.center_crop <= 1:
-        raise EdgecnnError(f"--center-crop must be in (0, 1], got {args.center_crop}", "run")
+    check_preprocessing(args.mean, args.std, args.center_crop)
     if args.top < 1:
         raise EdgecnnError(f"--top must be at least 1, got {args.top}", "run")
     if args.threads < 1:
@@ -130,7 +125,9 @@ def main(args: argparse.Namespace) -> int:
     check_options(args)
     model = edgecnn.load(args.model, profile=args.profile)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
-        raise EdgecnnError("`run` needs a model with one image input [1, H, W, C]", args.model)
+        raise EdgecnnError("`run` needs a model with one image input [1, H, W, C] (or a "
+                           "PyTorch-style [1, C, H, W] read by a TRANSPOSE)", args.model)
+    nchw = channels_first(model)
     info = model.inputs[0]
     out_info = model.outputs[0]
     n_classes = int(np.prod(out_info.shape))
@@ -138,11 +135,15 @@ def main(args: argparse.Namespace) -> int:
     images = collect_images(args.images)
     check_sub_folders_are_labels(images, labels, args.images[0])
     _, height, width, channels = info.shape
+    if nchw:
+        _, channels, height, width = info.shape
     results, correct, labelled = [], 0, 0
     first_ms = None
     progress = Progress(len(images), not args.json and sys.stderr.isatty())
     for k, (path, truth) in enumerate(images):
         pixels = fit_to_input(load_image(path), height, width, channels, args.center_crop)
+        if nchw:
+            pixels = pixels.transpose(2, 0, 1)    # [H, W, C] -> [C, H, W]
         x = to_input_tensor(pixels, info, args.mean, args.std)
         if first_ms is None:  # the first run compiles the model: time it on its own
             _, first_ms = timed_run(model, x, args.backend, args.threads)
