@@ -556,7 +556,10 @@ def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:
     depth = x.shape[-1]
     exp_q0, exp_acc = softmax_exp_tables(p)
     ints = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
-    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc])
+    lut16 = [None, None]   # LiteRT's aarch64 variant: its table and the output scale
+    if p.exp_lut16 is not None:
+        lut16 = [p.exp_lut16.astype(np.int32), np.array([p.output_scale], np.float32)]
+    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc] + lut16)
 
 
 def _compile_lut(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -644,6 +647,19 @@ def run_core(qgraph: QGraph, inputs: list[np.ndarray], num_threads: int = 1) -> 
     if threads not in cache:
         cache[threads] = CompiledModel(qgraph, threads)
     return cache[threads].run(inputs)
+
+
+def lean_run(qgraph: QGraph):
+    """Model.run's lean path for this model (a _core.LeanRun), once the one-thread core
+    has compiled it; None where it does not apply (the checked path always does)."""
+    compiled = (qgraph.__dict__.get(_CACHE_ATTRIBUTE) or {}).get(1)
+    if compiled is None or len(qgraph.inputs) != 1 or len(qgraph.outputs) != 1:
+        return None
+    (view,), (output,) = compiled._input_views, compiled._output_views
+    if view.dtype.kind not in "iu":   # float inputs need their NaN check
+        return None
+    return _core.LeanRun(compiled.program, compiled._lock, np.ndarray, view.dtype,
+                         view.shape, compiled.offset(qgraph.inputs[0]), output)
 
 
 def register() -> None:

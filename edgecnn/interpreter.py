@@ -15,13 +15,15 @@ import numpy as np
 from .errors import EdgecnnError, ShapeError
 from .model import DEFAULT_BACKEND, _read_model_bytes, check_input, load
 from .ir import Tensor
+from .profiles import litert_default_profile
 
 
 def _resolver_profile(resolver_type) -> str:
-    """The profile whose numbers the LiteRT/tflite-runtime resolver would give:
-    BUILTIN_REF -> litert-ref; the default (XNNPACK delegate) -> xnnpack."""
+    """The profile whose numbers the LiteRT/tflite-runtime resolver would give on this
+    machine: BUILTIN_REF -> litert-ref; the default (XNNPACK delegate) -> xnnpack, or
+    xnnpack-aarch64 on 64-bit ARM, where LiteRT's SOFTMAX differs (profiles.py)."""
     name = getattr(resolver_type, "name", None) or str(resolver_type or "")
-    return "litert-ref" if name.rsplit(".", 1)[-1] == "BUILTIN_REF" else "xnnpack"
+    return "litert-ref" if name.rsplit(".", 1)[-1] == "BUILTIN_REF" else litert_default_profile()
 
 
 class Interpreter:

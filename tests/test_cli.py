@@ -92,6 +92,8 @@ def test_export_and_bench_have_help(command):
 def test_run_matches_litert_top1_and_accuracy_on_the_digits_testset(variant):
     """`edgecnn run` on the bundled test folder: same top-1 per image as LiteRT (default
     XNNPACK path and BUILTIN_REF) on the same preprocessed input, so the same accuracy."""
+    from oracles import require_litert
+    require_litert()
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from edgecnn.tools.images import fit_to_input, load_image, to_input_tensor
     model_path = os.path.join(DIGITS, f"digits_{variant}.tflite")
@@ -121,6 +123,9 @@ def edgecnn_model_input(path):
 
 
 def test_verify_matrix_includes_every_backend_and_oracle():
+    from oracles import TFLM_MISSING, have_tflm
+    if not have_tflm():
+        pytest.skip(TFLM_MISSING)
     result = edgecnn("verify", os.path.join(ROOT, "tests/models/ops/conv_3x3_s2_same.tflite"),
                      "--inputs", "2", "--json", check=True)
     matrix = json.loads(result.stdout)["matrix"]
