@@ -51,7 +51,8 @@ def openmp_flags() -> list[str]:
 
 OPENMP = openmp_flags()
 extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"], include_dirs=["edgecnn"],
-                        depends=["edgecnn/_core_simd.h", "edgecnn/_core_kernels.inc"],
+                        depends=["edgecnn/_core_simd.h", "edgecnn/_core_kernels.inc",
+                                 "edgecnn/_core_transpose.h"],
                         extra_compile_args=COMPILE_ARGS + OPENMP, extra_link_args=OPENMP)]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

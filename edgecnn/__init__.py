@@ -8,14 +8,15 @@
 """
 
 from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailableError,
-                     DTypeError, EdgecnnError, ModelFormatError, ShapeError,
+                     DTypeError, EdgecnnError, ModelFileError, ModelFormatError, ShapeError,
                      UnsupportedOpError)
 from .model import Model, TensorInfo, load
 from .interpreter import Interpreter
 from .profiles import PROFILES
+from .quantizer import quantize
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
-           "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
+__all__ = ["load", "quantize", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
+           "ModelFileError", "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
            "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError"]

@@ -48,6 +48,7 @@ cdef enum:
     OP_COPY = 14
     OP_CONV_VNNI = 15
     OP_DWCONV_VNNI = 16
+    OP_TRANSPOSE = 17
 
 cdef enum:
     ROUND_DOUBLE = 0
@@ -72,7 +73,7 @@ OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "FC": OP_FC, "MAXPOOL": OP_MAXPOOL,
        "AVGPOOL": OP_AVGPOOL, "ADD": OP_ADD, "MEAN": OP_MEAN, "SOFTMAX": OP_SOFTMAX,
        "LUT": OP_LUT, "GATHER": OP_GATHER, "SCATTER": OP_SCATTER,
        "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY,
-       "CONV_VNNI": OP_CONV_VNNI, "DWCONV_VNNI": OP_DWCONV_VNNI}
+       "CONV_VNNI": OP_CONV_VNNI, "DWCONV_VNNI": OP_DWCONV_VNNI, "TRANSPOSE": OP_TRANSPOSE}
 ROUNDINGS = {"double": ROUND_DOUBLE, "single": ROUND_SINGLE, "float": ROUND_FLOAT,
              "float32": ROUND_FLOAT32}
 
@@ -154,6 +155,13 @@ cdef extern from "_core_simd.h":
 
     void accumulate_row "edgecnn_accumulate_row" (int32_t* total, const int8_t* x,
                                                   Py_ssize_t n) noexcept nogil
+
+
+cdef extern from "_core_transpose.h":
+    enum:
+        EC_TRANSPOSE_MAX_RANK
+    void ec_transpose(const uint8_t* x, uint8_t* y, Py_ssize_t element_size, Py_ssize_t rank,
+                      const Py_ssize_t* out_shape, const Py_ssize_t* in_stride) noexcept nogil
 
 
 ISAS = {"baseline": EC_ISA_BASELINE, "avx2": EC_ISA_AVX2, "avx-vnni": EC_ISA_AVX_VNNI,
@@ -891,6 +899,32 @@ cdef void gather(const OpDesc* op, uint8_t* arena) noexcept nogil:
         y[i] = x[index[i]] if index[i] >= 0 else pad_value
 
 
+cdef inline void transpose(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/layout.py transpose, on the collapsed form (_core_transpose.h):
+    # i[0] = rank, i[1] = element size, i[2..7] = output shape, i[8..13] = input strides.
+    ec_transpose(arena + op.in0, arena + op.out, op.i[1], op.i[0], &op.i[2], &op.i[8])
+
+
+def transpose_into(x, uint8_t[::1] arena, Py_ssize_t offset, ints):
+    """The TRANSPOSE of op ints `ints` (as Program.add takes them) from the numpy array x
+    (C-contiguous, the op's input) into arena[offset:]: a graph input's transpose done
+    while copying it in (planner: folded inputs). Checked here, once per call."""
+    cdef const uint8_t[::1] src = x.reshape(-1).view("uint8")
+    cdef Py_ssize_t rank = ints[0], element_size = ints[1], k
+    cdef Py_ssize_t shape[EC_TRANSPOSE_MAX_RANK]
+    cdef Py_ssize_t stride[EC_TRANSPOSE_MAX_RANK]
+    if not 1 <= rank <= EC_TRANSPOSE_MAX_RANK or element_size != x.itemsize:
+        raise ValueError(f"transpose of rank {rank}, {element_size}-byte elements")
+    for k in range(rank):
+        shape[k], stride[k] = ints[2 + k], ints[8 + k]
+    if offset < 0 or offset + src.shape[0] > arena.shape[0]:
+        raise ValueError(f"{src.shape[0]} bytes at {offset} do not fit the arena")
+    if src.shape[0] == 0:
+        return
+    with nogil:
+        ec_transpose(&src[0], &arena[offset], element_size, rank, shape, stride)
+
+
 cdef void scatter(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # CONCATENATION, one input at a time: out[index[i]] = in[i].
     cdef Py_ssize_t size = op.i[0], i
@@ -973,6 +1007,8 @@ cdef void run_op(const OpDesc* op, uint8_t* arena) noexcept nogil:
         depthwise_conv2d_vnni(op, arena)
     elif op.kind == OP_COPY:
         memcpy(arena + op.out, arena + op.in0, op.i[0])
+    elif op.kind == OP_TRANSPOSE:
+        transpose(op, arena)
 
 
 cdef class Program:

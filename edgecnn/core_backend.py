@@ -20,7 +20,7 @@ import numpy as np
 from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
 from .planner import Plan, plan_memory, tensor_bytes
-from .reference import quant
+from .reference import layout, quant
 from .tables import elementwise_table, softmax_exp_tables
 
 _IMPORT_ERROR = ""
@@ -78,10 +78,11 @@ class CompiledModel:
                                                for step, node in enumerate(qgraph.nodes)})
         self.program = _core.Program(max(self.plan.arena_size, 1))
         for step, node in enumerate(qgraph.nodes):
-            _compile_node(self, step, node)
+            if not self.plan.is_folded(step):
+                _compile_node(self, step, node)
         self.arena = np.zeros(self.plan.arena_size + READ_SLACK, dtype=np.uint8)
         self.program.bind(self.arena)
-        self._input_views = self._views(qgraph.inputs)
+        self._input_copies = [self._input_copy(t) for t in qgraph.inputs]
         self._output_views = self._views(qgraph.outputs)
         self._lock = threading.Lock()
 
@@ -90,10 +91,23 @@ class CompiledModel:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         with self._lock:
-            for view, x in zip(self._input_views, inputs):
-                view[...] = x
+            for copy_in, x in zip(self._input_copies, inputs):
+                copy_in(x)
             self.program.run()
             return [view.copy() for view in self._output_views]
+
+    def _input_copy(self, tensor: int):
+        """How the caller's array for this graph input gets into the arena: a plain copy
+        into its view, or, when the planner folded the TRANSPOSE that reads it, that
+        transpose written straight into the TRANSPOSE's output."""
+        folded = [step for step, t in self.plan.folded_inputs.items() if t == tensor]
+        if not folded:
+            view = self._views([tensor])[0]
+            return lambda x: np.copyto(view, x)
+        node = self.qgraph.nodes[folded[0]]
+        ints = _transpose_ints(self.qgraph, node)
+        offset = self.offset(node.outputs[0])
+        return lambda x: _core.transpose_into(np.ascontiguousarray(x), self.arena, offset, ints)
 
     def _views(self, tensors) -> list[np.ndarray]:
         """Typed numpy views of the arena where these tensors live (made once)."""
@@ -608,6 +622,20 @@ def _compile_reshape(cm: CompiledModel, step: int, node: QNode) -> None:
         cm.program.add("COPY", x_off, -1, y_off, -1, [tensor_bytes(cm.qgraph, x.index)], [])
 
 
+def _transpose_ints(qgraph: QGraph, node: QNode) -> list[int]:
+    """_core.pyx transpose's ints: rank, element size, output shape and input strides of
+    the collapsed transpose (reference/layout.py transpose_walk), each padded to 6."""
+    x = qgraph.tensors[node.inputs[0]]
+    out_shape, in_strides = layout.transpose_walk(x.shape, node.params.perm)
+    pad = [0] * (6 - len(out_shape))
+    return [len(out_shape), np.dtype(x.dtype).itemsize, *out_shape, *pad, *in_strides, *pad]
+
+
+def _compile_transpose(cm: CompiledModel, step: int, node: QNode) -> None:
+    x, y, x_off, y_off = _io(cm, node)
+    cm.program.add("TRANSPOSE", x_off, -1, y_off, -1, _transpose_ints(cm.qgraph, node), [])
+
+
 def _compile_concatenation(cm: CompiledModel, step: int, node: QNode) -> None:
     q = cm.qgraph
     y = q.tensors[node.outputs[0]]
@@ -630,7 +658,7 @@ _COMPILERS = {
     "PAD": _compile_gather, "PADV2": _compile_gather, "SPACE_TO_BATCH_ND": _compile_gather,
     "BATCH_TO_SPACE_ND": _compile_gather,
     "RESHAPE": _compile_reshape, "SQUEEZE": _compile_reshape, "EXPAND_DIMS": _compile_reshape,
-    "CONCATENATION": _compile_concatenation,
+    "CONCATENATION": _compile_concatenation, "TRANSPOSE": _compile_transpose,
 }
 
 

@@ -15,7 +15,15 @@ class EdgecnnError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class ModelFormatError(EdgecnnError):
+# The errors a tflite_runtime script can meet on the same call also subclass ValueError,
+# which is what tflite_runtime raises there (a bad path or model, a wrong dtype or shape),
+# so `except ValueError:` in such a script keeps working.
+
+class ModelFileError(EdgecnnError, ValueError):
+    """The model file cannot be read (missing, unreadable, a folder...)."""
+
+
+class ModelFormatError(EdgecnnError, ValueError):
     """The model file is not a valid .tflite flatbuffer (truncated, corrupted, inconsistent)."""
 
 
@@ -32,11 +40,11 @@ class UnsupportedOpError(EdgecnnError):
         super().__init__(f"{len(self.unsupported)} unsupported operator(s):\n{lines}")
 
 
-class ShapeError(EdgecnnError):
+class ShapeError(EdgecnnError, ValueError):
     """An input or tensor has the wrong shape."""
 
 
-class DTypeError(EdgecnnError):
+class DTypeError(EdgecnnError, ValueError):
     """An input has the wrong dtype or values outside its type's range."""
 
 

@@ -35,6 +35,7 @@ REFERENCE_KERNELS: dict[str, Callable] = {
     "RESHAPE": _one(layout.reshape),
     "SQUEEZE": _one(layout.reshape),
     "EXPAND_DIMS": _one(layout.reshape),
+    "TRANSPOSE": _one(layout.transpose),
     "PAD": _one(layout.pad),
     "PADV2": _one(layout.pad),
     "CONCATENATION": _many(layout.concatenation),

@@ -18,7 +18,7 @@ from . import params as P
 from .errors import AccumulatorRangeError, ModelFormatError, UnsupportedOpError
 from .ir import Graph, Node, QGraph, QNode, Tensor
 from .profiles import Profile
-from .reference import quant
+from .reference import layout, quant
 
 # Operators whose only job is to compute the shape operand of a RESHAPE
 # (Keras' Flatten emits SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Shapes are
@@ -68,7 +68,10 @@ class _Lowering:
                 continue
             inputs = tuple(i for i in node.inputs if i >= 0 and not self.tensors[i].is_constant
                            and i not in shape_data)
-            qnodes.append(QNode(node.index, node.op, inputs, tuple(node.outputs), params))
+            # an op lowered to a pure reshape (a TRANSPOSE of size-1 dims) runs as one
+            kernel = ("RESHAPE" if isinstance(params, P.ReshapeParams)
+                      and node.op not in RESHAPE_LIKE_OPS else node.op)
+            qnodes.append(QNode(node.index, kernel, inputs, tuple(node.outputs), params))
         if unsupported:
             raise UnsupportedOpError(unsupported)
         self._check_order(qnodes)
@@ -384,6 +387,33 @@ def lower_reshape(lw: _Lowering, node: Node) -> P.ReshapeParams:
     return P.ReshapeParams(tuple(y.shape))
 
 
+# Values TRANSPOSE moves (whole elements of any of these types; LiteRT takes them all).
+TRANSPOSE_DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32")
+
+
+def lower_transpose(lw: _Lowering, node: Node) -> P.TransposeParams | P.ReshapeParams:
+    """TRANSPOSE, or a RESHAPE (no copy) when it only moves dimensions of size 1."""
+    x, y = lw.tensor(node, 0, "input"), lw.output(node)
+    lw.require_dtype(x, "input", *TRANSPOSE_DTYPES)
+    if "perm" not in node.options:   # the importer checked a constant perm
+        lw.constant(node, 1, "perm")
+    perm = tuple(node.options["perm"])
+    if len(perm) != len(x.shape):
+        raise ModelFormatError(f"perm {list(perm)} does not fit the rank-{len(x.shape)} "
+                               f"input {x.describe()}", node.describe())
+    if y.dtype != x.dtype or not lw.same_quantization(x, y):
+        raise ModelFormatError(f"output {y.describe()} ({y.dtype}, scales {list(y.scales)}, "
+                               f"zero points {list(y.zero_points)}) must be typed and "
+                               f"quantized like the input ({x.dtype}, {list(x.scales)}, "
+                               f"{list(x.zero_points)}): TRANSPOSE only moves values",
+                               node.describe())
+    shape = lw.check_shape(node, tuple(x.shape[d] for d in perm))
+    _, collapsed = layout.collapse_transpose(x.shape, perm)
+    if collapsed == tuple(range(len(collapsed))):
+        return P.ReshapeParams(shape)
+    return P.TransposeParams(perm)
+
+
 def lower_pad(lw: _Lowering, node: Node) -> P.PadParams:
     x, y = lw.tensor(node, 0, "input"), lw.output(node)
     lw.require_dtype(x, "input", "int8")
@@ -631,6 +661,7 @@ LOWERINGS = {
     "AVERAGE_POOL_2D": lower_pool2d,
     "FULLY_CONNECTED": lower_fully_connected,
     "RESHAPE": lower_reshape,
+    "TRANSPOSE": lower_transpose,
     "SQUEEZE": lower_reshape,
     "EXPAND_DIMS": lower_reshape,
     "PAD": lower_pad,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import executor
-from .errors import DTypeError, EdgecnnError, ShapeError
+from .errors import DTypeError, EdgecnnError, ModelFileError, ShapeError
 from .importer.tflite import load_graph
 from .ir import QGraph, Tensor
 from .lowering import lower
@@ -44,7 +44,7 @@ def _read_model_bytes(path_or_bytes) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise EdgecnnError(f"cannot read model file: {exc.strerror}", path) from None
+        raise ModelFileError(f"cannot read model file: {exc.strerror}", path) from None
 
 
 def load(path_or_bytes, profile: str = DEFAULT_PROFILE) -> "Model":

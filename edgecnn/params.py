@@ -112,6 +112,13 @@ class ReshapeParams:
 
 
 @dataclass(frozen=True, eq=False)
+class TransposeParams:
+    """TRANSPOSE (reference_ops::Transpose): output dimension k is input dimension
+    perm[k]. Whole elements move (any dtype); input and output quantized alike."""
+    perm: tuple[int, ...]            # a permutation of 0..rank-1, rank <= 6
+
+
+@dataclass(frozen=True, eq=False)
 class ConcatenationParams:
     axis: int                        # non-negative
 

@@ -10,6 +10,11 @@ is live at the same time. Not optimal in general, optimal on chains.
 RESHAPE-like ops move no bytes, so their output aliases their input (one
 buffer, the union of both lifetimes). Per-op scratch is a buffer live during
 that one step only.
+
+A TRANSPOSE that is the only reader of a graph input (a model converted from
+PyTorch starts with NCHW -> NHWC) is folded into the copy of the caller's input
+into the arena: the input itself gets no buffer, the TRANSPOSE's output is
+written, transposed, before step 0, and no step runs the TRANSPOSE.
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ class Plan:
     arena_size: int
     lower_bound: int
     steps: int
+    folded_inputs: dict[int, int] = field(default_factory=dict)  # step -> graph input it transposes
+
+    def is_folded(self, step: int) -> bool:
+        """Whether this step's op runs as part of copying the input in (see module doc)."""
+        return step in self.folded_inputs
 
     def offset(self, tensor: int) -> int:
         return self.tensor_offsets[tensor]
@@ -83,7 +93,9 @@ class Plan:
                     end = max(start + 1, -(-(buf.offset + buf.size) // per_column))
                     for c in range(start, min(end, width)):
                         row[c] = letters[k % len(letters)]
-            lines.append(f"step {step:3d} |{''.join(row)}|")
+            folded = (f"  (TRANSPOSE of input t{self.folded_inputs[step]} folded into the "
+                      "input copy)" if step in self.folded_inputs else "")
+            lines.append(f"step {step:3d} |{''.join(row)}|{folded}")
         lines.append("legend: " + ", ".join(f"{letters[k % len(letters)]}={b.name}({b.size})"
                                             for k, b in enumerate(self.buffers) if b.size))
         return "\n".join(lines)
@@ -98,7 +110,8 @@ def plan_memory(qgraph: QGraph, scratch_sizes: dict[int, int] | None = None) -> 
     """Plan one arena for all activations of `qgraph` (+ per-step scratch, in bytes)."""
     scratch_sizes = scratch_sizes or {}
     steps = len(qgraph.nodes)
-    buffers = _buffers(qgraph, steps)
+    folded = folded_input_transposes(qgraph)
+    buffers = _buffers(qgraph, steps, folded)
     for step, size in sorted(scratch_sizes.items()):
         if size > 0:
             buffers.append(Buffer(f"scratch@{step}", int(size), step, step, alignment=4))
@@ -107,12 +120,29 @@ def plan_memory(qgraph: QGraph, scratch_sizes: dict[int, int] | None = None) -> 
     arena = max((b.offset + b.size for b in buffers), default=0)
     offsets = {t: b.offset for b in buffers for t in b.tensors}
     scratch = {b.first: b.offset for b in buffers if not b.tensors}
-    plan = Plan(buffers, offsets, scratch, arena, bound, steps)
+    plan = Plan(buffers, offsets, scratch, arena, bound, steps, folded)
     plan.check()
     return plan
 
 
-def _buffers(qgraph: QGraph, steps: int) -> list[Buffer]:
+def folded_input_transposes(qgraph: QGraph) -> dict[int, int]:
+    """step -> graph input, for each TRANSPOSE that is the only reader of a graph input
+    (which is not also a graph output): that transpose can be done while copying the
+    caller's input into the arena."""
+    readers: dict[int, list[int]] = {}
+    for step, node in enumerate(qgraph.nodes):
+        for t in node.inputs:
+            readers.setdefault(t, []).append(step)
+    folded = {}
+    for t in qgraph.inputs:
+        steps = readers.get(t, [])
+        if len(steps) == 1 and qgraph.nodes[steps[0]].op == "TRANSPOSE" and \
+                t not in qgraph.outputs and list(qgraph.inputs).count(t) == 1:
+            folded[steps[0]] = t
+    return folded
+
+
+def _buffers(qgraph: QGraph, steps: int, folded: dict[int, int]) -> list[Buffer]:
     owner: dict[int, Buffer] = {}
     buffers: list[Buffer] = []
 
@@ -125,8 +155,12 @@ def _buffers(qgraph: QGraph, steps: int) -> list[Buffer]:
         return buf
 
     for t in qgraph.inputs:
-        new_buffer(t, 0)
+        if t not in folded.values():
+            new_buffer(t, 0)
     for step, node in enumerate(qgraph.nodes):
+        if step in folded:        # written, transposed, by the input copy before step 0
+            new_buffer(node.outputs[0], 0)
+            continue
         for t in node.inputs:
             owner[t].last = max(owner[t].last, step)
         src = node.inputs[0] if node.inputs else None

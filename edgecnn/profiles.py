@@ -33,6 +33,13 @@ PROFILES = {
     "xnnpack": Profile("xnnpack", "ai-edge-litert's default resolver (XNNPACK), x86-64",
                        rounding="double", fully_connected="fixed", kernel_variant="litert-ref",
                        weighted_requant="float32"),
+    # tflite-runtime 2.14 (its last release) with BUILTIN_REF: LiteRT's reference kernels
+    # before their FULLY_CONNECTED moved to floating-point requantization, i.e. litert-ref's
+    # RELU6 and special ops with tflm's fixed-point FC (measured: tests/test_tflite_runtime_214.py).
+    "tflite-runtime-ref": Profile("tflite-runtime-ref",
+                                  "tflite-runtime 2.14 with OpResolverType.BUILTIN_REF",
+                                  rounding="double", fully_connected="fixed",
+                                  kernel_variant="litert-ref"),
     # The same runtime on a 64-bit ARM machine (a Raspberry Pi 4/5 with 64-bit Raspberry Pi
     # OS, or any aarch64 Linux or macOS): LiteRT's aarch64 build computes int8 SOFTMAX from a
     # 16-bit exp() table with a float32 normalizer (TFLITE_SOFTMAX_USE_UINT16_LUT), about one

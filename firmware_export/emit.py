@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ArenaTooSmallError, EdgecnnError, UnsupportedOpError
 from ..ir import QGraph, QNode
 from ..planner import plan_memory, tensor_bytes
+from ..reference import layout
 from ..tables import elementwise_table, softmax_exp_tables
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,7 +39,7 @@ RUNTIME_SOURCES = {
     "RELU": "ec_lut_u8.c", "RELU6": "ec_lut_u8.c", "RELU_N1_TO_1": "ec_lut_u8.c",
     "PAD": "ec_layout_s8.c", "PADV2": "ec_layout_s8.c", "CONCATENATION": "ec_layout_s8.c",
     "SPACE_TO_BATCH_ND": "ec_layout_s8.c", "BATCH_TO_SPACE_ND": "ec_layout_s8.c",
-    "RESHAPE": None, "SQUEEZE": None, "EXPAND_DIMS": None,
+    "RESHAPE": None, "SQUEEZE": None, "EXPAND_DIMS": None, "TRANSPOSE": "ec_transpose.c",
     "QUANTIZE": "ec_quantize_f32.c", "DEQUANTIZE": "ec_quantize_f32.c",
 }
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "float32": "float"}
@@ -75,6 +76,7 @@ EXPORTED_FIELDS = {
                        "input_zero_point", "multiplier", "shift"}),
     "DequantizeParams": ("ec_dequantize_params", {"scale", "zero_point"}),
     "ReshapeParams": (None, {"output_shape"}),
+    "TransposeParams": ("ec_transpose_params", {"perm"}),
     # elementwise ops exported as 256-entry tables computed by the reference
     "LogisticParams": ("ec_lut_params", {"input_zero_point", "input_range_radius",
                        "input_multiplier", "input_left_shift"}),
@@ -110,7 +112,7 @@ def export(model, out_dir: str, prefix: str = "model", *, max_arena: int | None 
     q = model.qgraph
     _check_exportable(q)
     plan = plan_memory(q)
-    writer = _Writer(q, prefix)
+    writer = _Writer(q, prefix, {q.nodes[step].index for step in plan.folded_inputs})
     for node in q.nodes:
         writer.node(node, plan)
     _check_budgets(q, plan, writer, max_arena, max_flash)
@@ -168,7 +170,7 @@ def _check_exportable(q: QGraph) -> None:
             problems.append((node.index, f"{node.op}: the {q.profile.name} profile requantizes "
                              "in floating point; export with profile='tflm'"))
         for t in node.inputs + node.outputs:
-            if len(q.tensors[t].shape) > 4:
+            if len(q.tensors[t].shape) > 4 and node.op != "TRANSPOSE":   # (it takes 6)
                 problems.append((node.index, f"{node.op}: tensors of rank > 4"))
     if problems:
         raise UnsupportedOpError(problems)
@@ -233,9 +235,11 @@ def _ints(values) -> str:
 
 
 class _Writer:
-    def __init__(self, q: QGraph, prefix: str):
+    def __init__(self, q: QGraph, prefix: str, folded: set[int]):
         self.q = q
         self.prefix = prefix
+        self.folded = folded          # operator indices of TRANSPOSEs done by the input copy
+        self.input_copy = ""          # their call, which replaces the input's memcpy
         self.definitions: list[str] = []
         self.calls: list[str] = []
         self.constant_bytes = 0
@@ -390,6 +394,19 @@ class _Writer:
                              f"(uint8_t *)(arena + {plan.offset(y.index)}));")
                 offset += inner_in
             call = "\n    ".join(calls)
+        elif node.op == "TRANSPOSE":
+            out_shape, in_strides = layout.transpose_walk(x.shape, p.perm)
+            pad = [0] * (6 - len(out_shape))
+            fields = [len(out_shape), np.dtype(x.dtype).itemsize, _ints([*out_shape, *pad]),
+                      _ints([*in_strides, *pad])]
+            self.definitions.append(f"static const ec_transpose_params {params} = "
+                                    f"{{{', '.join(map(str, fields))}}};\n")
+            if node.index in self.folded:
+                call = "/* TRANSPOSE: done while copying the input in (above) */"
+                self.input_copy = f"ec_transpose(&{params}, input, arena + {plan.offset(y.index)});"
+            else:
+                call = (f"ec_transpose(&{params}, arena + {plan.offset(x.index)}, "
+                        f"arena + {plan.offset(y.index)});")
         elif node.op in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             if plan.offset(x.index) != plan.offset(y.index):
                 call = (f"memmove(arena + {plan.offset(y.index)}, arena + {plan.offset(x.index)}, "
@@ -436,6 +453,8 @@ int {P}_invoke_with_arena(uint8_t *arena, size_t arena_size,
         q, P, U = self.q, self.prefix, self.prefix.upper()
         x, y = q.tensors[q.inputs[0]], q.tensors[q.outputs[0]]
         calls = "\n".join(self.calls)
+        copy_in = self.input_copy or (f"memcpy(arena + {plan.offset(x.index)}, input, "
+                                      f"{tensor_bytes(q, x.index)});")
         return f"""#include <string.h>
 
 #include "{P}_model.h"
@@ -463,7 +482,7 @@ int {P}_invoke_with_arena(uint8_t *arena, size_t arena_size,
     if (arena_size < {U}_ARENA_SIZE) {{
         return EC_ERROR_ARENA_TOO_SMALL;
     }}
-    memcpy(arena + {plan.offset(x.index)}, input, {tensor_bytes(q, x.index)});
+    {copy_in}
 {calls}
     memcpy(output, arena + {plan.offset(y.index)}, {tensor_bytes(q, y.index)});
     return EC_OK;

@@ -1,4 +1,4 @@
-"""The `edgecnn` console script: run, inspect, verify, export, bench.
+"""The `edgecnn` console script: run, inspect, verify, export, bench, quantize.
 
 Every command exits 0 on success and, on a problem it understands (a missing
 file, a model it cannot run, a bad image...), prints one line
@@ -20,6 +20,7 @@ COMMANDS = {
     "verify": ("verify", "compare every backend and TFLite oracle on the same inputs"),
     "export": ("export", "write the model as C99 for a microcontroller"),
     "bench": ("bench", "time edgecnn against LiteRT and tflite-micro"),
+    "quantize": ("quantize", "turn a float ONNX or .tflite model into an int8 .tflite"),
 }
 
 

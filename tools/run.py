@@ -21,16 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(a folder with one sub-folder per label also reports accuracy)")
     parser.add_argument("--labels", help="text file, one label per line, in output order")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="show the K best (3)")
+    add_preprocessing_arguments(parser)
+    parser.add_argument("--backend", default=None, help="reference or core (default: best built)")
+    parser.add_argument("--profile", default="tflm", help="rounding profile (tflm, litert-ref)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N", help="threads (core backend)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
+    """How an image becomes an input (shared with `edgecnn quantize`'s calibration)."""
     parser.add_argument("--mean", type=float, default=0.0, metavar="M",
                         help="input = (pixel - M) / S before quantizing (default 0)")
     parser.add_argument("--std", type=float, default=255.0, metavar="S",
                         help="see --mean (default 255: pixels scaled to [0, 1])")
     parser.add_argument("--center-crop", type=float, default=None, metavar="F",
                         help="crop the central F (0..1] of the shorter side before resizing")
-    parser.add_argument("--backend", default=None, help="reference or core (default: best built)")
-    parser.add_argument("--profile", default="tflm", help="rounding profile (tflm, litert-ref)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N", help="threads (core backend)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def read_labels(path: str | None, n_outputs: int) -> list[str]:

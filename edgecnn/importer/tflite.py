@@ -101,7 +101,7 @@ class _Reader:
         buffers = self._buffers()
         subgraph = model.Subgraphs(0)
         tensors = self._tensors(subgraph, buffers)
-        nodes = self._nodes(subgraph, opcodes, len(tensors))
+        nodes = self._nodes(subgraph, opcodes, tensors)
         inputs = self._int_vector(subgraph.InputsAsNumpy(), "subgraph inputs")
         outputs = self._int_vector(subgraph.OutputsAsNumpy(), "subgraph outputs")
         for role, indices in (("input", inputs), ("output", outputs)):
@@ -209,7 +209,8 @@ class _Reader:
         return (tuple(float(s) for s in scales), tuple(int(z) for z in zps),
                 int(q.QuantizedDimension()))
 
-    def _nodes(self, subgraph, opcodes: list[str], n_tensors: int) -> list[Node]:
+    def _nodes(self, subgraph, opcodes: list[str], tensors: list[Tensor]) -> list[Node]:
+        n_tensors = len(tensors)
         n = self._length(subgraph.OperatorsLength(), "operator list", 4)
         nodes = []
         for i in range(n):
@@ -229,8 +230,37 @@ class _Reader:
             if not outputs or -1 in outputs:
                 raise ModelFormatError("operator without a valid output tensor", where)
             options = _read_options(op, name)
+            if name == "TRANSPOSE":
+                options.update(_transpose_perm(inputs, tensors, where))
             nodes.append(Node(i, name, inputs, outputs, MappingProxyType(options)))
         return nodes
+
+
+# TRANSPOSE kernels (LiteRT's reference, edgecnn's) handle up to this many dimensions.
+MAX_TRANSPOSE_RANK = 6
+
+
+def _transpose_perm(inputs: tuple[int, ...], tensors: list[Tensor], where: str) -> dict:
+    """{"perm": (...)} when TRANSPOSE's perm is a constant (a non-constant perm is left
+    for lowering to report as unsupported); a perm that is not a permutation of the
+    input's dimensions is a broken model."""
+    if len(inputs) < 2 or min(inputs[:2]) < 0:
+        raise ModelFormatError("TRANSPOSE needs an input and a perm tensor", where)
+    x, perm = tensors[inputs[0]], tensors[inputs[1]]
+    if not perm.is_constant:
+        return {}
+    if perm.dtype != "int32" or perm.data.ndim != 1:
+        raise ModelFormatError(f"perm {perm.describe()} must be a 1-D int32 tensor "
+                               f"(got {perm.dtype}{list(perm.data.shape)})", where)
+    values = tuple(int(v) for v in perm.data)
+    rank = len(x.shape)
+    if rank > MAX_TRANSPOSE_RANK:
+        raise ModelFormatError(f"input {x.describe()} has rank {rank}; TRANSPOSE supports "
+                               f"up to {MAX_TRANSPOSE_RANK}", where)
+    if sorted(values) != list(range(rank)):
+        raise ModelFormatError(f"perm {list(values)} is not a permutation of the "
+                               f"{rank} dimensions of {x.describe()} {list(x.shape)}", where)
+    return {"perm": values}
 
 
 # -- builtin options -------------------------------------------------------------------

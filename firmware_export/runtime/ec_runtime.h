@@ -182,6 +182,13 @@ typedef struct {
 } ec_space_batch_params;
 
 typedef struct {
+    int32_t rank;         /* 1..6, after collapsing (size-1 dims dropped, dims that stay together merged) */
+    int32_t element_size; /* bytes: 1, 2, 4 or 8 (only whole elements move) */
+    int32_t out_shape[6];
+    int32_t in_stride[6]; /* input elements between neighbours along each output dimension */
+} ec_transpose_params;
+
+typedef struct {
     int32_t size, zero_point, qmin, qmax;
     float scale;
 } ec_quantize_params;
@@ -207,6 +214,7 @@ void ec_pad_s8(const ec_pad_params *p, const int8_t *input, int8_t *output);
 void ec_concat_part(const ec_concat_part_params *p, const uint8_t *input, uint8_t *output);
 void ec_space_to_batch_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
 void ec_batch_to_space_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
+void ec_transpose(const ec_transpose_params *p, const void *input, void *output);
 void ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
                      int output_is_uint8);
 void ec_dequantize_f32(const ec_dequantize_params *p, const uint8_t *input, int input_is_uint8,
