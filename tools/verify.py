@@ -141,8 +141,9 @@ def main(args: argparse.Namespace) -> int:
     matrix = {a: {b: _agree(outputs[a], outputs[b]) for b in names} for a in names}
     notes = []
     oracles = _oracle_runners(data)
+    from edgecnn.profiles import litert_default_profile   # xnnpack-aarch64 on 64-bit ARM
     for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref"),
-                            ("xnnpack", "litert-xnnpack")):
+                            (litert_default_profile(), "litert-xnnpack")):
         key = f"reference/{profile}"
         if oracle in oracles and matrix.get(key, {}).get(oracle) == "differ":
             prof_model = edgecnn.load(data, profile=profile)
