@@ -683,11 +683,14 @@ def lean_run(qgraph: QGraph):
     compiled = (qgraph.__dict__.get(_CACHE_ATTRIBUTE) or {}).get(1)
     if compiled is None or len(qgraph.inputs) != 1 or len(qgraph.outputs) != 1:
         return None
-    (view,), (output,) = compiled._input_views, compiled._output_views
+    tensor = qgraph.inputs[0]
+    if tensor in compiled.plan.folded_inputs.values():   # written through a TRANSPOSE
+        return None
+    (view,), (output,) = compiled._views([tensor]), compiled._output_views
     if view.dtype.kind not in "iu":   # float inputs need their NaN check
         return None
     return _core.LeanRun(compiled.program, compiled._lock, np.ndarray, view.dtype,
-                         view.shape, compiled.offset(qgraph.inputs[0]), output)
+                         view.shape, compiled.offset(tensor), output)
 
 
 def register() -> None:

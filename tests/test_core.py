@@ -65,7 +65,7 @@ def test_the_environment_picks_the_instruction_set():
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
+@pytest.mark.parametrize("profile", sorted(edgecnn.PROFILES))
 @pytest.mark.parametrize("path", all_models())
 def test_core_equals_reference_on_every_model(path, profile, isa):
     with instruction_set(isa):
