@@ -18,13 +18,14 @@
 # -Werror=implicit-function-declaration (a call to an x86-only helper then stops the build).
 #
 # Tests (each run's exit status is checked; the script fails if any run fails):
-#  - arm64 under cortex-a72 and under cortex-a76: tests/test_core.py (core == reference on every
-#    committed model and profile under every kernel level the CPU runs, plus its hypothesis
-#    cases) and the tests of LiteRT's ARM arithmetic against the live aarch64 LiteRT;
-#  - armhf: tests/test_core.py's every-model comparison (the portable kernels).
+#  - arm64 under cortex-a76 (every kernel level): tests/test_core.py (core == reference on
+#    every committed model and profile under each level, and a hypothesis subset), under
+#    cortex-a72 its dispatch subset; under both, tests/test_softmax_lut.py (LiteRT's aarch64
+#    SOFTMAX, live against LiteRT's aarch64 wheel);
+#  - armhf: the every-model comparison of the portable kernels (profiles tflm, xnnpack-aarch64).
 #
 # Settings: H (default ${TMPDIR:-/tmp}/edgecnn-arm-python; the generated wrappers hard-code it),
-# ARM_TESTS_ARM64 / ARM_TESTS_ARMHF (the pytest arguments of the runs), EXTRA_CFLAGS.
+# ARM_TESTS_A76 / ARM_TESTS_A72 / ARM_TESTS_ARMHF (the pytest arguments of the runs), EXTRA_CFLAGS.
 # Root (or sudo) is needed the first time, for apt. Nothing :arm64/:armhf is installed on the
 # host: the Pythons are fetched with `apt-get download` and unpacked into sysroots under $H.
 # Two qemu-user pitfalls are handled as in shared/embedded/arm-python (where this comes from):
@@ -271,8 +272,13 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # Every run is checked; a failure does not stop the others, the script fails at the end.
-ARM_TESTS_ARM64=${ARM_TESTS_ARM64:-tests/test_core.py tests/test_softmax_lut.py}
-ARM_TESTS_ARMHF=${ARM_TESTS_ARMHF:-$REPO/tests/test_core.py -k every_model}
+# Cortex-A76 (Pi 5) runs every kernel level (NEON, dot product, portable), so the full
+# every-model x every-profile comparison runs there; Cortex-A72 (Pi 4, no dot product) checks
+# the dispatch (a dot-product instruction there is SIGILL) on the networks and the
+# hypothesis subset. Both run the SOFTMAX tests against the live aarch64 LiteRT.
+ARM_TESTS_A76=${ARM_TESTS_A76:-tests/test_core.py tests/test_softmax_lut.py -k "not random or fully_connected or add"}
+ARM_TESTS_A72=${ARM_TESTS_A72:-tests/test_core.py tests/test_softmax_lut.py -k "not every_model or nets or digits"}
+ARM_TESTS_ARMHF=${ARM_TESTS_ARMHF:-$REPO/tests/test_core.py -k "every_model and (tflm or aarch64)"}
 failed=""
 run() {  # run NAME COMMAND...
     local name=$1 start rc=0
@@ -284,12 +290,9 @@ run() {  # run NAME COMMAND...
     [ "$rc" = 0 ] || failed="$failed $name"
 }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-for cpu in cortex-a72 cortex-a76; do
-    # shellcheck disable=SC2086
-    run "arm64-$cpu" env EMU_CPU=$cpu "$PYA" -m pytest -q -p no:cacheprovider $ARM_TESTS_ARM64
-done
+run arm64-cortex-a76 sh -c "EMU_CPU=cortex-a76 '$PYA' -m pytest -q -p no:cacheprovider $ARM_TESTS_A76"
+run arm64-cortex-a72 sh -c "EMU_CPU=cortex-a72 '$PYA' -m pytest -q -p no:cacheprovider $ARM_TESTS_A72"
 # armhf: from outside the checkout with -P, so that the snapshot install is what is imported.
-# shellcheck disable=SC2086
 run armhf sh -c "cd '$H' && '$PYH' -P -m pytest -q -p no:cacheprovider --rootdir '$REPO' $ARM_TESTS_ARMHF"
 log "ARM tests done"
 if [ -n "$failed" ]; then

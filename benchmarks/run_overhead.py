@@ -25,7 +25,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODELS = ["tests/models/ops/softmax.tflite", "examples/digits/digits_int8.tflite",
                   "tests/models/nets/ds_cnn.tflite"]
-WARMUP, CALLS = 20, 200
+WARMUP, CALLS = 20, 1000
 TARGET = 5000
 
 CHILD = r"""
@@ -51,11 +51,14 @@ else:
 
 
 def count_insns(tool: str, script: str, args: list[str]) -> int:
-    with tempfile.NamedTemporaryFile("r", suffix=".txt") as out:
-        env = dict(os.environ, EMU_CPU="cortex-a72", OMP_NUM_THREADS="1",
-                   OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0", INSNS_FILE=out.name)
-        subprocess.run([tool, script, *args], check=True, env=env, cwd=ROOT)
-        line = open(out.name).read()
+    # The same environment, byte for byte, for every run: its size shifts the startup cost
+    # (the count file's name is the script's, fixed for the whole benchmark).
+    out = script + ".insns"
+    env = dict(os.environ, EMU_CPU="cortex-a72", OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0", INSNS_FILE=out)
+    subprocess.run([tool, script, *args], check=True, env=env, cwd=ROOT)
+    line = open(out).read()
+    os.unlink(out)
     match = re.search(r"insns total=(\d+)", line)
     if not match:
         raise SystemExit(f"no instruction count in {line!r}")
@@ -63,8 +66,8 @@ def count_insns(tool: str, script: str, args: list[str]) -> int:
 
 
 def per_call(tool: str, script: str, path: str, what: str) -> float:
-    both = count_insns(tool, script, [path, what, str(WARMUP + CALLS)])
-    warm = count_insns(tool, script, [path, what, str(WARMUP)])
+    both = count_insns(tool, script, [path, what, f"{WARMUP + CALLS:06d}"])
+    warm = count_insns(tool, script, [path, what, f"{WARMUP:06d}"])   # same argv length
     return (both - warm) / CALLS
 
 
