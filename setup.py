@@ -50,9 +50,12 @@ def openmp_flags() -> list[str]:
 
 
 OPENMP = openmp_flags()
-extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"], include_dirs=["edgecnn"],
+extensions = [Extension("edgecnn._core", ["edgecnn/_core.pyx"],
+                        include_dirs=["edgecnn", "firmware_export/runtime"],
                         depends=["edgecnn/_core_simd.h", "edgecnn/_core_kernels.inc",
-                                 "edgecnn/_core_transpose.h"],
+                                 "edgecnn/_core_transpose.h",
+                                 "firmware_export/runtime/ec_gemm_s8.h",
+                                 "firmware_export/runtime/ec_a64_neon.h"],
                         extra_compile_args=COMPILE_ARGS + OPENMP, extra_link_args=OPENMP)]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

@@ -8,15 +8,18 @@
 """
 
 from .errors import (AccumulatorRangeError, ArenaTooSmallError, BackendUnavailableError,
-                     DTypeError, EdgecnnError, ModelFileError, ModelFormatError, ShapeError,
-                     UnsupportedOpError)
+                     DTypeError, EdgecnnError, ModelFileError, ModelFormatError,
+                     ResourceLimitError, ShapeError, UnsupportedOpError)
 from .model import Model, TensorInfo, load
 from .interpreter import Interpreter
 from .profiles import PROFILES
 from .quantizer import quantize
+from .validation import Limits
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "quantize", "Model", "TensorInfo", "Interpreter", "PROFILES", "EdgecnnError",
+__all__ = ["load", "quantize", "Model", "TensorInfo", "Interpreter", "PROFILES", "Limits",
+           "EdgecnnError",
            "ModelFileError", "ModelFormatError", "UnsupportedOpError", "ShapeError", "DTypeError",
-           "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError"]
+           "ArenaTooSmallError", "AccumulatorRangeError", "BackendUnavailableError",
+           "ResourceLimitError"]

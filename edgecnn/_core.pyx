@@ -83,6 +83,8 @@ cdef extern from "_core_simd.h":
         EC_ISA_AVX2
         EC_ISA_AVX_VNNI
         EC_ISA_AVX512_VNNI
+        EC_ISA_NEON
+        EC_ISA_DOTPROD
         EC_OUT_DOUBLE
         EC_OUT_FLOAT32
         EC_OUT_INT32
@@ -126,6 +128,17 @@ cdef extern from "_core_simd.h":
     void ec_gemm_vnni(const ec_windows* win, const int8_t* w, const int32_t* bias,
                       Py_ssize_t cout, const ec_requant* rq, void* out,
                       Py_ssize_t out_stride) noexcept nogil
+    void ec_windows_arm(ec_windows* win, uint8_t* rows, Py_ssize_t row_bytes, const int8_t* x,
+                        const ec_conv_geometry* g, Py_ssize_t start) noexcept nogil
+    void ec_gemm_arm(const ec_windows* win, const int8_t* w, const int32_t* bias,
+                     Py_ssize_t cout, const ec_requant* rq, void* out, Py_ssize_t out_stride,
+                     int pairs) noexcept nogil
+    void ec_depthwise_row_arm(const int8_t* x, Py_ssize_t ow, Py_ssize_t pixel_step,
+                              Py_ssize_t out_step, Py_ssize_t row_elements,
+                              const Py_ssize_t* tap_offset, Py_ssize_t ntaps, const int8_t* w,
+                              const int32_t* bias, Py_ssize_t cout, Py_ssize_t coutp,
+                              const ec_requant* rq, int8_t* out, int pairs) noexcept nogil
+    int ec_add_rows_simd_available() noexcept nogil
     void ec_window_corners(ec_windows* win, const uint8_t* x, const ec_conv_geometry* g,
                            Py_ssize_t start) noexcept nogil
     void ec_pad_flip_vnni(const int8_t* src, uint8_t* dst, Py_ssize_t n, Py_ssize_t h,
@@ -165,11 +178,12 @@ cdef extern from "_core_transpose.h":
 
 
 ISAS = {"baseline": EC_ISA_BASELINE, "avx2": EC_ISA_AVX2, "avx-vnni": EC_ISA_AVX_VNNI,
-        "avx512-vnni": EC_ISA_AVX512_VNNI}
+        "avx512-vnni": EC_ISA_AVX512_VNNI, "neon": EC_ISA_NEON, "dotprod": EC_ISA_DOTPROD}
 
 
 def isa():
-    """The instruction set the kernels use now: "baseline", "avx2" or "avx512-vnni"."""
+    """The instruction set the kernels use now: "baseline", "avx2", "avx-vnni",
+    "avx512-vnni" (x86-64), "neon" or "dotprod" (AArch64)."""
     return {level: name for name, level in ISAS.items()}[ec_isa()]
 
 
@@ -444,6 +458,36 @@ cdef void conv2d_rows(const OpDesc* op, const int8_t* x, int8_t* y, uint8_t* wor
                                cout, out_zp, act_min, act_max)
 
 
+# Set in a child process made by fork(): libgomp's thread pool does not survive a fork
+# (its worker threads are gone, and the child's first parallel region waits for them
+# forever), so a forked child runs every op on its calling thread. Each threaded
+# kernel's single-thread branch computes all rows with thread 0's work buffer: the
+# same results, one thread.
+cdef bint forked_child = False
+cdef bint pool_started = False   # this process ran a parallel region (libgomp's pool exists)
+
+
+cdef inline void note_pool_started() noexcept nogil:
+    global pool_started
+    pool_started = True
+
+
+def _after_fork_in_child():
+    # A child of a process that never ran a parallel region has no broken pool to meet:
+    # it keeps its threads (the fuzzer's workers, forked before any inference, do).
+    global forked_child
+    forked_child = forked_child or pool_started
+
+
+def runs_threads():
+    """False in a child process made by fork() (its ops run on one thread)."""
+    return not forked_child
+
+
+import os as _os
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/conv2d.py (integer_ops/conv.h), as a blocked GEMM: for a
     # block of output pixels, their input windows (im2col, or the input pixels
@@ -453,7 +497,8 @@ cdef void conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_rows(op, x, y, work + t * work_stride, t, threads)
     else:
@@ -481,15 +526,29 @@ cdef inline void make_requant(const OpDesc* op, ec_requant* rq) noexcept nogil:
         rq.mode = EC_OUT_INT32
 
 
+cdef inline void gemm_packed(const OpDesc* op, const ec_windows* win, const ec_requant* rq,
+                             void* out, Py_ssize_t out_stride, int arm) noexcept nogil:
+    # The packed-weight GEMM of this CPU family (weights p[0], folded bias p[1]).
+    if arm:
+        ec_gemm_arm(win, <const int8_t*>op.p[0], <const int32_t*>op.p[1], op.i[6], rq, out,
+                    out_stride, arm == 2)
+    else:
+        ec_gemm_vnni(win, <const int8_t*>op.p[0], <const int32_t*>op.p[1], op.i[6], rq, out,
+                     out_stride)
+
+
 cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint8_t* work,
                              Py_ssize_t first_block, Py_ssize_t block_step) noexcept nogil:
     # The same convolution as conv2d_rows on the VNNI GEMM, blocks of 8 output pixels
     # (counted over batch x height x width). With in-place windows (i[25]) x is the
     # flipped, padded input and each pixel's window is read where it lies, tap by tap;
-    # otherwise (1x1 stride 1) the pixels are copied flipped into `rows`.
+    # otherwise (1x1 stride 1) the pixels are copied flipped into `rows`. On AArch64
+    # (i[26] = 1, or 2: pairs of products in int16, no weight is -128) the same packed
+    # weights run on the NEON / SDOT GEMM, on signed inputs (nothing flipped).
     cdef Py_ssize_t cout = op.i[6], row_bytes = op.i[24]
     cdef Py_ssize_t kq_count = row_bytes // 4, coutp = (cout + 15) // 16 * 16
     cdef bint in_place = op.i[25] != 0
+    cdef int arm = <int>op.i[26]
     cdef Py_ssize_t cin = op.i[3], oh = op.i[4], ow = op.i[5], sh = op.i[9], sw = op.i[10]
     cdef Py_ssize_t hp = op.i[15], wp = op.i[16]
     cdef uint8_t* rows = work                                            # [8][row_bytes]
@@ -512,16 +571,16 @@ cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint
         win.pixels = total - start if total - start < VNNI_PIXELS else VNNI_PIXELS
         if in_place:
             ec_window_corners(&win, x, &g, start)
+        elif arm:
+            ec_windows_arm(&win, rows, row_bytes, <const int8_t*>x, &g, start)
         else:
             ec_pack_windows_vnni(rows, row_bytes, <const int8_t*>x, &g, start, win.pixels)
             for p in range(VNNI_PIXELS):
                 win.base[p] = rows + (p if p < win.pixels else 0) * row_bytes
         if rq.mode != EC_OUT_INT32:
-            ec_gemm_vnni(&win, <const int8_t*>op.p[0], <const int32_t*>op.p[1], cout, &rq,
-                         y + start * cout, cout)
+            gemm_packed(op, &win, &rq, y + start * cout, cout, arm)
         else:
-            ec_gemm_vnni(&win, <const int8_t*>op.p[0], <const int32_t*>op.p[1], cout, &rq,
-                         acc, coutp)
+            gemm_packed(op, &win, &rq, acc, coutp, arm)
             for p in range(win.pixels):
                 requantize_row(op, acc + p * coutp, y + (start + p) * cout, cout, rq.zero_point,
                                rq.lo, rq.hi)
@@ -535,14 +594,15 @@ cdef void conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef uint8_t* work = arena + op.i[21]
     cdef Py_ssize_t work_stride = op.i[22], threads = op.i[23], t
-    if op.i[25] != 0:   # windows read in place: a flipped copy of the input
+    if op.i[25] != 0 and op.i[26] == 0:   # x86, windows read in place: a flipped copy
         ec_pad_flip_vnni(<const int8_t*>(arena + op.in0), arena + op.scratch, op.i[0], op.i[1],
                          op.i[2], op.i[3], op.i[15], op.i[16], op.i[13], op.i[14],
                          <int8_t>op.i[20])
         x = arena + op.scratch
     else:
         x = <const uint8_t*>padded_input(op, arena)
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             conv2d_vnni_blocks(op, x, y, work + t * work_stride, t, threads)
     else:
@@ -606,7 +666,8 @@ cdef void depthwise_conv2d(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t work_stride = op.i[23], threads = op.i[24], t
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_rows(op, x, y, <int32_t*>(arena + op.i[22] + t * work_stride), t, threads)
     else:
@@ -631,6 +692,13 @@ cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
     while row < rows:
         b = row // oh
         oy = row % oh
+        if op.i[28]:   # AArch64 (2: pairs of products in int16): p[7] int8 [taps][coutp]
+            ec_depthwise_row_arm(x + (b * hp + oy * sh) * wp * cin, vectors, pixel_step,
+                                 out_step, ow * cout, <const Py_ssize_t*>op.p[0], ntaps,
+                                 <const int8_t*>op.p[7], <const int32_t*>op.p[1], lanes, coutp,
+                                 &rq, y + row * ow * cout, op.i[28] == 2)
+            row += row_step
+            continue
         if op.i[27]:   # 3x3, width stride 1 or 2: columns reused (p[7]: column pairs)
             ec_depthwise3x3_row_vnni(x + (b * hp + oy * sh) * wp * cin, ow, sw,
                                      op.i[11] * wp * cin,
@@ -649,7 +717,8 @@ cdef void depthwise_conv2d_vnni(const OpDesc* op, uint8_t* arena) noexcept nogil
     cdef const int8_t* x = padded_input(op, arena)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef Py_ssize_t threads = op.i[24], t
-    if threads > 1:
+    if threads > 1 and not forked_child:
+        note_pool_started()
         for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
             depthwise_vnni_rows(op, x, y, t, threads)
     else:
@@ -732,7 +801,7 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         b = <const int8_t*>(arena + op.in1)
     cdef ec_add_params q
     if op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL and \
-            ec_isa() >= EC_ISA_AVX2:
+            ec_add_rows_simd_available():
         q.zp1, q.zp2, q.out_zp, q.left_shift = zp1, zp2, out_zp, left_shift
         q.m1, q.l1, q.r1 = m1, (s1 if s1 > 0 else 0), (-s1 if s1 < 0 else 0)
         q.m2, q.l2, q.r2 = m2, (s2 if s2 > 0 else 0), (-s2 if s2 < 0 else 0)
@@ -947,11 +1016,13 @@ cdef void quantize_float(const OpDesc* op, uint8_t* arena) noexcept nogil:
     for i in range(size):
         q = x[i] / scale
         r = roundf(q)   # ties away from zero, exactly (std::round in TFLite)
-        if r > <float>2147483520.0:
-            r = <float>2147483520.0
-        elif r < <float>-2147483520.0:
-            r = <float>-2147483520.0
-        v = clamp(<int32_t>r + zp, lo, hi)
+        # Saturate in float to the output range minus the zero point (small integers,
+        # exact in float): converting or adding first could overflow int32.
+        if r > <float>(hi - zp):
+            r = <float>(hi - zp)
+        elif r < <float>(lo - zp):
+            r = <float>(lo - zp)
+        v = <int32_t>r + zp
         if to_uint8:
             (<uint8_t*>(arena + op.out))[i] = <uint8_t>v
         else:
@@ -1096,6 +1167,19 @@ cdef class Program:
         cdef Py_ssize_t k
         for k in range(self.n_ops):
             run_op(&self.ops[k], self.bound_base)
+
+    def run_range(self, Py_ssize_t first, Py_ssize_t stop):
+        """Run ops first .. stop - 1 only (for per-op instruction counts under QEMU, where
+        the count of a process is all there is: benchmarks/bench_arm.py --per-op)."""
+        cdef Py_ssize_t k
+        cdef uint8_t* base = self.bound_base
+        if base == NULL:
+            raise ValueError("no arena bound: call bind() first")
+        if not 0 <= first <= stop <= self.n_ops:
+            raise ValueError(f"ops {first}..{stop} outside the program's {self.n_ops}")
+        with nogil:
+            for k in range(first, stop):
+                run_op(&self.ops[k], base)
 
     def time_ops(self, int repeats):
         """Seconds per op on the bound arena (median of `repeats`), for profiling

@@ -29,22 +29,19 @@
 #include <immintrin.h>
 #endif
 
-/* Instruction-set levels, in the order the core prefers them. AVX-VNNI is the 256-bit
-   VEX form of VPDPBUSD (Alder Lake and later client CPUs, Zen 5); a CPU may have
-   AVX-512 VNNI without it, so levels are checked one by one, not as a range. */
-enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX_VNNI = 2, EC_ISA_AVX512_VNNI = 3 };
+/* Instruction-set levels. AVX-VNNI is the 256-bit VEX form of VPDPBUSD (Alder Lake and
+   later client CPUs, Zen 5); a CPU may have AVX-512 VNNI without it, so levels are checked
+   one by one, not as a range. NEON is every AArch64 CPU (Raspberry Pi 3, 4), DOTPROD adds
+   SDOT (ARMv8.2-A dot product: Raspberry Pi 5). The core prefers the highest level the CPU
+   runs. */
+enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX_VNNI = 2, EC_ISA_AVX512_VNNI = 3,
+       EC_ISA_NEON = 4, EC_ISA_DOTPROD = 5, EC_ISA_LAST = EC_ISA_DOTPROD };
 
-/* What the accumulators become: int8 by double-rounding fixed point (TFLite's
-   MultiplyByQuantizedMultiplier), int8 by float32 scaling with ties to even
-   (XNNPACK), or raw int32 for the scalar requantization of other roundings. */
-enum { EC_OUT_DOUBLE = 0, EC_OUT_FLOAT32 = 1, EC_OUT_INT32 = 2 };
-
-typedef struct {
-    int mode;
-    const int32_t *multiplier, *left, *right;   /* EC_OUT_DOUBLE, per channel */
-    const float *scale;                          /* EC_OUT_FLOAT32, per channel */
-    int32_t zero_point, lo, hi;                  /* output zero point, activation clamp */
-} ec_requant;
+/* The packed-weight GEMM's types (output stage, windows), shared with the A-profile kernels
+   of firmware_export/runtime/ec_a64_neon.h. */
+#include "ec_gemm_s8.h"
+typedef ec_gemm_out ec_requant;
+typedef ec_gemm_windows ec_windows;
 
 /* ADD's fixed-point parameters (reference/elementwise.py add); each multiplier's shift
    split into left = max(shift, 0) and right = max(-shift, 0). */
@@ -60,16 +57,15 @@ typedef struct {
     ptrdiff_t cin, oh, ow, kh, kw, sh, sw, dh, dw, hp, wp;
 } ec_conv_geometry;
 
-/* Where the VNNI GEMM finds each pixel's window: tap t of pixel p starts at
-   base[p] + tap_offset[t] and holds kq_per_tap * 4 flipped bytes; the weights are
-   [cout / 16][ntaps * kq_per_tap][16][4]. An im2col block is the one-tap case (base[p]
-   = its row p), a window read in place from a flipped input has kh * kw taps. */
-typedef struct {
-    const uint8_t *base[8];     /* rows past `pixels` repeat base[0]: computed, not stored */
-    ptrdiff_t pixels;
-    const ptrdiff_t *tap_offset;
-    ptrdiff_t ntaps, kq_per_tap;
-} ec_windows;
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include "ec_a64_neon.h"
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)   /* Linux arm64 uapi hwcap.h */
+#endif
+#endif
 
 static int ec_isa_mask = -1;     /* bit L set: the CPU runs level L */
 static int ec_isa_level = -1;
@@ -88,6 +84,12 @@ static int ec_isa_supported_mask(void) {
                     && __builtin_cpu_supports("avx512vnni"))
                 mask |= 1 << EC_ISA_AVX512_VNNI;
         }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+        mask |= 1 << EC_ISA_NEON;
+#if defined(__linux__)
+        if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP)
+            mask |= 1 << EC_ISA_DOTPROD;
+#endif
 #endif
         ec_isa_mask = mask;   /* benign race: every thread finds the same */
     }
@@ -97,7 +99,7 @@ static int ec_isa_supported_mask(void) {
 /* The best level this CPU runs. */
 static int ec_isa_supported(void) {
     const int mask = ec_isa_supported_mask();
-    int level = EC_ISA_AVX512_VNNI;
+    int level = EC_ISA_LAST;
     while (!(mask & (1 << level)))
         --level;
     return level;
@@ -111,7 +113,7 @@ static inline int ec_isa(void) {
 
 /* 0, or -1 when the CPU lacks the level (running it would be an illegal instruction). */
 static int ec_set_isa(int level) {
-    if (level < EC_ISA_BASELINE || level > EC_ISA_AVX512_VNNI
+    if (level < EC_ISA_BASELINE || level > EC_ISA_LAST
             || !(ec_isa_supported_mask() & (1 << level)))
         return -1;
     ec_isa_level = level;
@@ -461,6 +463,138 @@ static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
     }
 }
 
+/* The GEMM's input rows for output pixels start .. start + pixels - 1 (counted over
+   batch x oh x ow): each pixel's window (kh x kw taps of cin bytes) flipped to uint8, one
+   row_bytes-long row per pixel (im2col). A 1x1 stride-1 convolution's windows are its
+   input pixels: consecutive, so with row_bytes == cin the block is one flipped copy.
+   rows must have 64 bytes of slack after pixels * row_bytes (see ec_copy_flip_over).
+   `copy` is the instruction set's copy (flipping for VNNI). Portable: the ARM GEMM packs
+   with a plain copy. */
+typedef void (*ec_copy_fn)(uint8_t *dst, const int8_t *src, ptrdiff_t n);
+
+static void ec_pack_windows_with(ec_copy_fn copy, uint8_t *rows, ptrdiff_t row_bytes,
+        const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
+    const ptrdiff_t cin = g->cin;
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->hp == g->oh
+            && g->wp == g->ow) {
+        if (row_bytes == cin) {
+            copy(rows, x + start * cin, pixels * cin);
+            return;
+        }
+        for (ptrdiff_t p = 0; p < pixels; ++p)
+            copy(rows + p * row_bytes, x + (start + p) * cin, cin);
+        return;
+    }
+    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
+    const ptrdiff_t tap_row = g->kw * cin;
+    for (ptrdiff_t p = 0; p < pixels; ++p) {
+        uint8_t *row = rows + p * row_bytes;
+        const int8_t *corner = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * cin;
+        for (ptrdiff_t ky = 0; ky < g->kh; ++ky) {
+            const int8_t *src = corner + ky * g->dh * g->wp * cin;
+            if (g->dw == 1) {   /* the kw taps of a kernel row are contiguous */
+                copy(row + ky * tap_row, src, tap_row);
+            } else {
+                for (ptrdiff_t kx = 0; kx < g->kw; ++kx)
+                    copy(row + ky * tap_row + kx * cin, src + kx * g->dw * cin, cin);
+            }
+        }
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                ++b;
+            }
+        }
+    }
+}
+
+/* Whether ADD has a vector kernel at the core's level (ec_add_rows_simd). */
+static inline int ec_add_rows_simd_available(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    return ec_isa() >= EC_ISA_AVX2;
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    return ec_isa() >= EC_ISA_NEON;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+/* ------------------------------------------------------------------------------------
+   AArch64: the NEON / SDOT kernels of firmware_export/runtime/ec_a64_neon.h on the GEMM's
+   packed weights (the same layout as VNNI's, inputs signed: no flip, the bias folds the
+   input zero point itself). SDOT is used when the core's level is dotprod.
+   ------------------------------------------------------------------------------------ */
+static void ec_copy_plain(uint8_t *dst, const int8_t *src, ptrdiff_t n) {
+    memcpy(dst, src, (size_t)n);
+}
+
+/* win->base for output pixels start .. start + win->pixels - 1 when windows are not read in
+   place: a 1x1 stride-1 convolution reads its input pixels where they are (the row's depth
+   rounded up to 4 reads into the next pixel, whose bytes meet zero weights); other windows
+   are copied into `rows` (im2col, row_bytes apart). */
+static void ec_windows_arm(ec_windows *win, uint8_t *rows, ptrdiff_t row_bytes,
+                           const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start) {
+    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1
+                          && g->hp == g->oh && g->wp == g->ow;
+    if (!pointwise)
+        ec_pack_windows_with(ec_copy_plain, rows, row_bytes, x, g, start, win->pixels);
+    for (ptrdiff_t p = 0; p < EC_GEMM_MAX_PIXELS; ++p) {
+        const ptrdiff_t q = p < win->pixels ? p : 0;
+        win->base[p] = pointwise ? (const uint8_t *)(x + (start + q) * g->cin)
+                                 : rows + q * row_bytes;
+    }
+}
+
+/* out[p][oc] for the window's pixels, every output channel (see ec_a64_gemm_neon). */
+static void ec_gemm_arm(const ec_windows *win, const int8_t *w, const int32_t *bias,
+                        ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride,
+                        int pairs) {
+    if (ec_isa() == EC_ISA_DOTPROD)
+        ec_a64_gemm_sdot(win, w, bias, cout, rq, out, out_stride);
+    else
+        ec_a64_gemm_neon(win, w, bias, cout, rq, out, out_stride, pairs);
+}
+
+/* ADD on NEON (ec_add_rows_simd_available). */
+static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                             const ec_add_params *q) {
+    const ec_a64_add_params p = {q->zp1, q->zp2, q->out_zp, q->left_shift, q->m1, q->l1, q->r1,
+                                 q->m2, q->l2, q->r2, q->mo, q->lo_shift, q->ro, q->act_min,
+                                 q->act_max};
+    ec_a64_add_rows(a, b, out, n, &p);
+}
+
+static void ec_depthwise_row_arm(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+        ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset,
+        ptrdiff_t ntaps, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out, int pairs) {
+    ec_a64_depthwise_row(x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps, w, bias,
+                         cout, coutp, rq, out, pairs);
+}
+#else
+/* Never called: core_backend only compiles ARM ops when ec_isa() reports NEON. */
+static void ec_windows_arm(ec_windows *win, uint8_t *rows, ptrdiff_t row_bytes,
+                           const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start) {
+    (void)win; (void)rows; (void)row_bytes; (void)x; (void)g; (void)start;
+}
+static void ec_gemm_arm(const ec_windows *win, const int8_t *w, const int32_t *bias,
+                        ptrdiff_t cout, const ec_requant *rq, void *out, ptrdiff_t out_stride,
+                        int pairs) {
+    (void)win; (void)w; (void)bias; (void)cout; (void)rq; (void)out; (void)out_stride;
+    (void)pairs;
+}
+static void ec_depthwise_row_arm(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+        ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset,
+        ptrdiff_t ntaps, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out, int pairs) {
+    (void)x; (void)ow; (void)pixel_step; (void)out_step; (void)row_elements; (void)tap_offset;
+    (void)ntaps; (void)w; (void)bias; (void)cout; (void)coutp; (void)rq; (void)out;
+    (void)pairs;
+}
+#endif
+
 /* ------------------------------------------------------------------------------------
    AVX-512 VNNI kernels (chosen at run time; see the top of this file).
    ------------------------------------------------------------------------------------ */
@@ -499,51 +633,6 @@ EC_VNNI_TARGET static void ec_copy_flip_over(uint8_t *restrict dst, const int8_t
         for (ptrdiff_t i = 0; i < n; i += 64)
             _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i),
                                                           _mm512_set1_epi8((char)0x80)));
-    }
-}
-
-/* The GEMM's input rows for output pixels start .. start + pixels - 1 (counted over
-   batch x oh x ow): each pixel's window (kh x kw taps of cin bytes) flipped to uint8, one
-   row_bytes-long row per pixel (im2col). A 1x1 stride-1 convolution's windows are its
-   input pixels: consecutive, so with row_bytes == cin the block is one flipped copy.
-   rows must have 64 bytes of slack after pixels * row_bytes (see ec_copy_flip_over).
-   `copy` is the instruction set's flipping copy. */
-typedef void (*ec_copy_fn)(uint8_t *dst, const int8_t *src, ptrdiff_t n);
-
-static void ec_pack_windows_with(ec_copy_fn copy, uint8_t *rows, ptrdiff_t row_bytes,
-        const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
-    const ptrdiff_t cin = g->cin;
-    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->hp == g->oh
-            && g->wp == g->ow) {
-        if (row_bytes == cin) {
-            copy(rows, x + start * cin, pixels * cin);
-            return;
-        }
-        for (ptrdiff_t p = 0; p < pixels; ++p)
-            copy(rows + p * row_bytes, x + (start + p) * cin, cin);
-        return;
-    }
-    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
-    const ptrdiff_t tap_row = g->kw * cin;
-    for (ptrdiff_t p = 0; p < pixels; ++p) {
-        uint8_t *row = rows + p * row_bytes;
-        const int8_t *corner = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * cin;
-        for (ptrdiff_t ky = 0; ky < g->kh; ++ky) {
-            const int8_t *src = corner + ky * g->dh * g->wp * cin;
-            if (g->dw == 1) {   /* the kw taps of a kernel row are contiguous */
-                copy(row + ky * tap_row, src, tap_row);
-            } else {
-                for (ptrdiff_t kx = 0; kx < g->kw; ++kx)
-                    copy(row + ky * tap_row + kx * cin, src + kx * g->dw * cin, cin);
-            }
-        }
-        if (++ox == g->ow) {
-            ox = 0;
-            if (++oy == g->oh) {
-                oy = 0;
-                ++b;
-            }
-        }
     }
 }
 
@@ -908,10 +997,12 @@ static void ec_pack_windows_vnni(uint8_t *rows, ptrdiff_t row_bytes, const int8_
                                  const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
     (void)rows; (void)row_bytes; (void)x; (void)g; (void)start; (void)pixels;
 }
+#if !(defined(__aarch64__) && defined(__ARM_NEON))   /* AArch64 has its own (above) */
 static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                              const ec_add_params *q) {
     (void)a; (void)b; (void)out; (void)n; (void)q;
 }
+#endif
 static void ec_depthwise3x3_row_vnni(const int8_t *x, ptrdiff_t ow, ptrdiff_t stride,
         ptrdiff_t row_step, ptrdiff_t cin, const int16_t *wcols, const int32_t *bias,
         ptrdiff_t cout, ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {

@@ -70,16 +70,21 @@ class CompiledModel:
             raise EdgecnnError(_ISA_ERROR, "the EDGECNN_ISA environment variable")
         self.qgraph = qgraph
         self.threads = max(1, int(threads))
-        # Fixed per compiled model: the VNNI kernels (AVX-512 or AVX-VNNI) read their own
-        # weight layouts, so the instruction set at compile time decides which ops are made.
-        self.vnni = _core.isa() in ("avx-vnni", "avx512-vnni")
+        # Fixed per compiled model: the packed-weight kernels (x86 VNNI: AVX-512 or AVX-VNNI;
+        # AArch64: NEON or SDOT) read their own weight layouts, so the instruction set at
+        # compile time decides which ops are made.
+        self.arm = _core.isa() in ARM_ISAS
+        self.vnni = _core.isa() in ("avx-vnni", "avx512-vnni") or self.arm
         self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads,
-                                                                   self.vnni)
+                                                                   self.vnni, self.arm)
                                                for step, node in enumerate(qgraph.nodes)})
         self.program = _core.Program(max(self.plan.arena_size, 1))
+        self.op_ranges = []   # per node: the program's ops it compiled to (first, stop)
         for step, node in enumerate(qgraph.nodes):
+            first = len(self.program)
             if not self.plan.is_folded(step):
                 _compile_node(self, step, node)
+            self.op_ranges.append((first, len(self.program)))
         self.arena = np.zeros(self.plan.arena_size + READ_SLACK, dtype=np.uint8)
         self.program.bind(self.arena)
         self._input_copies = [self._input_copy(t) for t in qgraph.inputs]
@@ -121,14 +126,15 @@ class CompiledModel:
 
 
 def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
-                  vnni: bool = False) -> int:
+                  vnni: bool = False, arm: bool = False) -> int:
     """Per-op scratch the kernels need: per thread int32 accumulators (+ an im2col block
-    for convolutions), then a padded copy of the input (VNNI: flipped, for windows read
-    in place)."""
+    for convolutions), then a padded copy of the input (x86 VNNI: flipped, for windows read
+    in place). vnni: the packed-weight kernels (arm: their AArch64 form, which reads
+    windows in place from the input itself unless it needs padding)."""
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         geometry = _conv_geometry(qgraph, node)
         padded = geometry["padded_bytes"]
-        if vnni and node.op == "CONV_2D" and _vnni_in_place(node):
+        if vnni and not arm and node.op == "CONV_2D" and _vnni_in_place(node):
             n, _, _, cin = qgraph.tensors[node.inputs[0]].shape
             padded = n * geometry["hp"] * geometry["wp"] * cin + READ_SLACK
         return threads * _work_bytes(node, vnni) + padded
@@ -163,6 +169,7 @@ def _work_bytes(node: QNode, vnni: bool = False) -> int:
 
 
 VNNI_PIXELS = 8   # _core.pyx: output pixels per call of the VNNI GEMM
+ARM_ISAS = ("neon", "dotprod")   # _core's AArch64 levels: the packed GEMM without the flip
 
 
 def _vnni_sizes(weights_shape) -> tuple[int, int]:
@@ -218,20 +225,31 @@ def _pad_channels(arrays: list, channels: int) -> list:
     return padded
 
 
+def _arm_kind(cm: CompiledModel, weights: np.ndarray) -> int:
+    """_core.pyx's i[26] of CONV_VNNI (i[28] of DWCONV_VNNI): 0 on x86; on AArch64 1, or 2
+    when no weight is -128, so two int8 products always fit an int16 sum
+    (firmware_export/runtime/ec_a64_neon.h)."""
+    if not cm.arm:
+        return 0
+    return 1 if (weights == -128).any() else 2
+
+
 def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.ndarray,
                        geometry: list[int], out_shape, padded: bool) -> None:
-    """CONV_2D (or FC as a 1x1 convolution) on the VNNI GEMM. Its inputs arrive as
-    x + 128, so the bias absorbs -(zp + 128) * sum(w) instead of -zp * sum(w)."""
+    """CONV_2D (or FC as a 1x1 convolution) on the packed GEMM. On x86 (VPDPBUSD) its
+    inputs arrive as x + 128, so the bias absorbs -(zp + 128) * sum(w) instead of
+    -zp * sum(w); on AArch64 (signed SMULL / SDOT) they arrive as they are."""
     p = node.params
     coutp, row_bytes = _vnni_sizes(weights.shape)
     cout, kh, kw, cin = weights.shape
-    folded = _folded_bias(p.bias, weights, p.input_zero_point + 128)
+    folded = _folded_bias(p.bias, weights, p.input_zero_point + (0 if cm.arm else 128))
     scratch = cm.plan.scratch_offsets[step]
     work = _vnni_work_bytes(weights.shape)
     in_place = _vnni_in_place(node)
-    pad_at = scratch + cm.threads * work if (padded or in_place) else -1
+    flipped_copy = in_place and not cm.arm
+    pad_at = scratch + cm.threads * work if (padded or flipped_copy) else -1
     ints = geometry + [scratch, work, _threads_for(cm, out_shape, weights[0].size), row_bytes,
-                       int(in_place)]
+                       int(in_place), _arm_kind(cm, weights)]
     requant = _pad_channels(_requant_arrays(p.requant, cout), coutp)
     tap_offsets = _tap_offsets(kh, kw, p.dilation, geometry[16], cin) if in_place else None
     arrays = [_vnni_weights(weights, per_tap=in_place), *_pad_channels([folded], coutp)] + \
@@ -257,8 +275,8 @@ def _tap_offsets(kh: int, kw: int, dilation, wp: int, cin: int) -> np.ndarray:
 def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry: list[int],
                             scratch: int, padded: bool) -> None:
     """DEPTHWISE_CONV_2D with depth multiplier 1 on the VNNI kernels: tap pairs as int16
-    (VPDPWSSD) on 16 lanes (in 8-lane pieces with AVX-VNNI), the taps' offsets within a
-    window computed here once. With stride 1 and channels dividing 16, the 16 lanes hold
+    (VPDPWSSD) on 16 lanes (in 8-lane pieces with AVX-VNNI), or on AArch64 int8 taps on
+    16 NEON lanes, the taps' offsets within a window computed here once. With stride 1 and channels dividing 16, the 16 lanes hold
     16 / channels whole pixels and every per-channel array is repeated to match."""
     p = node.params
     kh, kw, cout = p.weights.shape
@@ -270,14 +288,20 @@ def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry:
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     pad_at = scratch if padded else -1
     columns = (kh, kw) == (3, 3) and p.stride[1] in (1, 2) and p.dilation[1] == 1 and \
-        per_vector == 1
+        per_vector == 1 and not cm.arm
     ints = geometry + [1, scratch, 0, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
-                                                    kh * kw), coutp, per_vector, int(columns)]
+                                                    kh * kw), coutp, per_vector, int(columns),
+                       _arm_kind(cm, p.weights)]
     requant = _requant_arrays(p.requant, cout)
     per_lane = [None if a is None else np.tile(a, per_vector) for a in [bias] + requant]
     weights = np.tile(p.weights, (1, 1, per_vector))
-    pairs = _depthwise_column_pairs(weights, coutp) if columns else \
-        _depthwise_tap_pairs(weights, channel_multiple=16)
+    if cm.arm:   # int8 [taps][coutp] for ec_a64_neon.h's depthwise rows
+        pairs = np.zeros((kh * kw, coutp), np.int8)
+        pairs[:, :lanes] = weights.reshape(kh * kw, lanes)
+    elif columns:
+        pairs = _depthwise_column_pairs(weights, coutp)
+    else:
+        pairs = _depthwise_tap_pairs(weights, channel_multiple=16)
     arrays = [tap_offsets, *_pad_channels(per_lane, coutp), pairs]
     cm.program.add("DWCONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
@@ -665,16 +689,35 @@ _COMPILERS = {
 _CACHE_ATTRIBUTE = "_edgecnn_core_compiled"
 
 
+# Compiled copies kept per QGraph (one per thread count asked for, the least recently
+# used evicted first): a caller cycling through thread counts must not grow memory.
+MAX_COMPILED_PER_MODEL = 4
+
+
 def run_core(qgraph: QGraph, inputs: list[np.ndarray], num_threads: int = 1) -> list[np.ndarray]:
     """Backend entry point: compile once per QGraph and thread count (cached), then run."""
-    cache = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
-    if cache is None:
-        cache = {}
-        object.__setattr__(qgraph, _CACHE_ATTRIBUTE, cache)
-    threads = max(1, int(num_threads or 1))
-    if threads not in cache:
-        cache[threads] = CompiledModel(qgraph, threads)
-    return cache[threads].run(inputs)
+    return _compiled(qgraph, max(1, int(num_threads or 1))).run(inputs)
+
+
+_CACHE_LOCK = threading.Lock()
+
+
+def _compiled(qgraph: QGraph, threads: int) -> CompiledModel:
+    with _CACHE_LOCK:
+        cache = qgraph.__dict__.get(_CACHE_ATTRIBUTE)
+        if cache is None:
+            cache = {}
+            object.__setattr__(qgraph, _CACHE_ATTRIBUTE, cache)
+        compiled = cache.pop(threads, None)
+        if compiled is not None:
+            cache[threads] = compiled          # most recently used last
+            return compiled
+    compiled = CompiledModel(qgraph, threads)  # outside the lock: compiling takes a while
+    with _CACHE_LOCK:
+        compiled = cache.setdefault(threads, compiled)
+        while len(cache) > MAX_COMPILED_PER_MODEL:
+            del cache[next(iter(cache))]
+    return compiled
 
 
 def lean_run(qgraph: QGraph):

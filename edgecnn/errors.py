@@ -56,5 +56,10 @@ class AccumulatorRangeError(EdgecnnError):
     """A layer's int32 accumulator could overflow for some int8 input."""
 
 
+class ResourceLimitError(EdgecnnError):
+    """A model needs more memory or work than the limits given to `edgecnn.load` allow,
+    or a caller asks for more threads than the core runs."""
+
+
 class BackendUnavailableError(EdgecnnError):
     """The requested backend is not available (e.g. the Cython core was not built)."""

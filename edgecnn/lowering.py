@@ -15,7 +15,7 @@ from types import MappingProxyType
 import numpy as np
 
 from . import params as P
-from .errors import AccumulatorRangeError, ModelFormatError, UnsupportedOpError
+from .errors import AccumulatorRangeError, EdgecnnError, ModelFormatError, UnsupportedOpError
 from .ir import Graph, Node, QGraph, QNode, Tensor
 from .profiles import Profile
 from .reference import layout, quant
@@ -33,8 +33,29 @@ class Unsupported(Exception):
     """Raised inside a lowering function: this node cannot be run (collected, not fatal)."""
 
 
-def lower(graph: Graph, profile: Profile) -> QGraph:
-    return _Lowering(graph, profile).run()
+# How many tensors each operator reads (min, max; None = any number >= min) and writes.
+# Optional inputs (-1) count: TFLite keeps their slots.
+ARITY = {
+    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3),
+    "MAX_POOL_2D": (1, 1), "AVERAGE_POOL_2D": (1, 1), "RESHAPE": (1, 2), "SQUEEZE": (1, 1),
+    "EXPAND_DIMS": (1, 2), "PAD": (2, 2), "PADV2": (2, 3), "CONCATENATION": (1, None),
+    "SPACE_TO_BATCH_ND": (3, 3), "BATCH_TO_SPACE_ND": (3, 3), "SOFTMAX": (1, 1),
+    "LOGISTIC": (1, 1), "HARD_SWISH": (1, 1), "RELU": (1, 1), "RELU6": (1, 1),
+    "RELU_N1_TO_1": (1, 1), "MEAN": (2, 2), "ADD": (2, 2), "QUANTIZE": (1, 1),
+    "DEQUANTIZE": (1, 1), "TRANSPOSE": (2, 2),
+}
+
+# Tensors larger than this are refused (int32 indices address every element).
+MAX_ELEMENTS = 2**31 - 1
+
+
+def lower(graph: Graph, profile: Profile, limits=None) -> QGraph:
+    """Check and lower every operator, then check the lowered graph as a whole (every
+    derived multiplier representable, resources within `limits`)."""
+    from . import validation
+    qgraph = _Lowering(graph, profile).run()
+    validation.check_qgraph(qgraph, limits)
+    return qgraph
 
 
 class _Lowering:
@@ -54,6 +75,9 @@ class _Lowering:
         shape_data = {t for n in self.graph.nodes if n.index in dropped for t in n.outputs}
         qnodes: list[QNode] = []
         unsupported: list[tuple[int, str]] = []
+        for t in self.graph.inputs:
+            self._check_size(self.tensors[t].shape, self.tensors[t].describe(), "subgraph 0")
+        available = set(self.graph.inputs)
         for node in self.graph.nodes:
             if node.index in dropped:
                 continue
@@ -61,13 +85,15 @@ class _Lowering:
             if lowering is None:
                 unsupported.append((node.index, f"{node.op} is not supported"))
                 continue
+            inputs = tuple(i for i in node.inputs if i >= 0 and not self.tensors[i].is_constant
+                           and i not in shape_data)
+            self._check_node_io(node, inputs, available)
             try:
-                params = lowering(self, node)
+                params = _lower_node(self, node, lowering)
             except Unsupported as exc:
                 unsupported.append((node.index, f"{node.op}: {exc}"))
                 continue
-            inputs = tuple(i for i in node.inputs if i >= 0 and not self.tensors[i].is_constant
-                           and i not in shape_data)
+            available.update(node.outputs)
             # an op lowered to a pure reshape (a TRANSPOSE of size-1 dims) runs as one
             kernel = ("RESHAPE" if isinstance(params, P.ReshapeParams)
                       and node.op not in RESHAPE_LIKE_OPS else node.op)
@@ -108,6 +134,33 @@ class _Lowering:
             dropped.add(node.index)
             pending.extend(t for t in node.inputs if t in producer)
         return dropped
+
+    def _check_node_io(self, node: Node, inputs: tuple[int, ...], available: set[int]) -> None:
+        """Before lowering a node: its arity, and every activation it reads written earlier
+        (so its shape is the one propagated from the graph inputs)."""
+        low, high = ARITY.get(node.op, (0, None))
+        if len(node.inputs) < low or (high is not None and len(node.inputs) > high):
+            wanted = f"{low}" if low == high else (f"at least {low}" if high is None
+                                                   else f"{low} to {high}")
+            raise ModelFormatError(f"has {len(node.inputs)} input(s), {node.op} takes {wanted}",
+                                   node.describe())
+        if node.op in ARITY and len(node.outputs) != 1:
+            raise ModelFormatError(f"has {len(node.outputs)} outputs, {node.op} has one",
+                                   node.describe())
+        for t in inputs:
+            if t not in available:
+                raise ModelFormatError(f"reads {self.tensors[t].describe()} before any "
+                                       "operator writes it", node.describe())
+
+    @staticmethod
+    def _check_size(shape, what: str, where: str) -> None:
+        """Every activation holds at least one element and at most MAX_ELEMENTS."""
+        if any(int(d) <= 0 for d in shape):
+            raise ModelFormatError(f"{what} would have shape {tuple(shape)}: an empty "
+                                   "tensor", where)
+        if math.prod(int(d) for d in shape) > MAX_ELEMENTS:
+            raise ModelFormatError(f"{what} would have shape {tuple(shape)}, more than "
+                                   f"{MAX_ELEMENTS} elements", where)
 
     def _check_order(self, qnodes: list[QNode]) -> None:
         available = set(self.graph.inputs)
@@ -163,6 +216,7 @@ class _Lowering:
     def check_shape(self, node: Node, computed: tuple[int, ...]) -> tuple[int, ...]:
         """Record the computed output shape; a model output must match its declared one."""
         out = self.output(node)
+        self._check_size(computed, f"output {out.describe()}", node.describe())
         self.shapes[out.index] = tuple(int(d) for d in computed)
         declared = out.shape
         if out.index in self.graph.outputs and tuple(declared) != tuple(computed):
@@ -205,6 +259,24 @@ class _Lowering:
         return self.requant(real_multipliers, float_scales=float_scales)
 
 
+# Errors the arithmetic of a lowering function could raise on values no check above
+# anticipated: turned into a ModelFormatError naming the operator (never a traceback),
+# and marked, so that the fuzzer (tools/fuzz.py) reports them as a missing check.
+_ARITHMETIC_ERRORS = (ArithmeticError, ValueError, IndexError, TypeError, KeyError)
+
+
+def _lower_node(lw: "_Lowering", node: Node, lowering):
+    try:
+        return lowering(lw, node)
+    except (Unsupported, EdgecnnError):
+        raise
+    except _ARITHMETIC_ERRORS as exc:
+        error = ModelFormatError(f"cannot be lowered ({type(exc).__name__}: {exc})",
+                                 node.describe())
+        error.unchecked = True
+        raise error from None
+
+
 # -- per-op lowering functions -------------------------------------------------------
 
 def _weight_scales(lw: _Lowering, weights: Tensor, channels: int, axis: int) -> list[float]:
@@ -243,6 +315,13 @@ def _check_accumulator(node: Node, weights: np.ndarray, bias: np.ndarray) -> Non
     if bound > quant.INT32_MAX:
         raise AccumulatorRangeError(f"the int32 accumulator can reach {bound} for some input",
                                     node.describe())
+
+
+def _check_sum_of_int8(node: Node, count: int, magnitude: int, what: str) -> None:
+    """An int32 sum of `count` values of magnitude up to `magnitude` must not overflow."""
+    if count * magnitude > quant.INT32_MAX:
+        raise AccumulatorRangeError(f"the int32 sum over a {what} of {count} values can reach "
+                                    f"{count * magnitude}", node.describe())
 
 
 def _spatial(node: Node, in_hw, kernel_hw, stride, dilation):
@@ -336,6 +415,10 @@ def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
         raise ModelFormatError(f"filter size {filter_hw} must be >= 1", node.describe())
     out_hw, padding = _spatial(node, x.shape[1:3], filter_hw, stride, (1, 1))
     lw.check_shape(node, x.shape[:1] + out_hw + x.shape[3:])
+    if node.op == "AVERAGE_POOL_2D":
+        # the int32 sum of a window's int8 values (only taps inside the image count)
+        taps = min(filter_hw[0], x.shape[1]) * min(filter_hw[1], x.shape[2])
+        _check_sum_of_int8(node, taps, 128, "window")
     act_min, act_max = lw.activation(node, y)
     return P.Pool2DParams(filter_hw, stride, padding, act_min, act_max)
 
@@ -417,6 +500,7 @@ def lower_transpose(lw: _Lowering, node: Node) -> P.TransposeParams | P.ReshapeP
 def lower_pad(lw: _Lowering, node: Node) -> P.PadParams:
     x, y = lw.tensor(node, 0, "input"), lw.output(node)
     lw.require_dtype(x, "input", "int8")
+    lw.require_dtype(y, "output", "int8")
     if not lw.same_quantization(x, y):
         raise Unsupported("input and output quantization differ")
     paddings = np.asarray(lw.constant(node, 1, "paddings"), dtype=np.int64)
@@ -425,7 +509,13 @@ def lower_pad(lw: _Lowering, node: Node) -> P.PadParams:
                                f"{x.shape}", node.describe())
     pad_value = y.zero_point  # PAD pads with real 0.0
     if node.op == "PADV2" and lw.tensor(node, 2, "constant value", optional=True) is not None:
-        pad_value = int(np.asarray(lw.constant(node, 2, "constant value")).reshape(-1)[0])
+        value = lw.tensor(node, 2, "constant value")
+        lw.require_dtype(value, "constant value", "int8")
+        data = np.asarray(lw.constant(node, 2, "constant value")).reshape(-1)
+        if data.size != 1:
+            raise ModelFormatError(f"constant value {value.describe()} holds {data.size} "
+                                   "values, PADV2 takes one", node.describe())
+        pad_value = int(data[0])
     pairs = tuple((int(a), int(b)) for a, b in paddings)
     lw.check_shape(node, tuple(d + a + b for d, (a, b) in zip(x.shape, pairs)))
     return P.PadParams(pairs, pad_value)
@@ -437,6 +527,8 @@ def lower_concatenation(lw: _Lowering, node: Node) -> P.ConcatenationParams:
     inputs = [lw.tensor(node, i, f"input {i}") for i in range(len(node.inputs))]
     if any(t.is_constant for t in inputs):
         raise Unsupported("constant inputs")
+    for i, t in enumerate(inputs):
+        lw.require_dtype(t, f"input {i}", "int8")
     if node.options.get("activation", "NONE") != "NONE":
         raise Unsupported("fused activation")
     for t in inputs:
@@ -450,6 +542,11 @@ def lower_concatenation(lw: _Lowering, node: Node) -> P.ConcatenationParams:
         raise ModelFormatError(f"axis {node.options.get('axis')} does not fit rank {rank}",
                                node.describe())
     shape = list(inputs[0].shape)
+    for i, t in enumerate(inputs):
+        if any(a != b for d, (a, b) in enumerate(zip(t.shape, shape)) if d != axis):
+            raise ModelFormatError(f"input {i} {t.describe()} has shape {t.shape}, input 0 "
+                                   f"{tuple(shape)}: they must agree outside axis {axis}",
+                                   node.describe())
     shape[axis] = sum(t.shape[axis] for t in inputs)
     lw.check_shape(node, tuple(shape))
     return P.ConcatenationParams(axis)
@@ -463,9 +560,18 @@ def _block_and_pairs(lw: _Lowering, node: Node, role: str):
     return block, tuple((int(a), int(b)) for a, b in pairs)
 
 
-def lower_space_to_batch(lw: _Lowering, node: Node) -> P.SpaceToBatchParams:
+def _same_int8_io(lw: _Lowering, node: Node) -> tuple[Tensor, Tensor]:
+    """Input and output of an op that only moves int8 values: same type and quantization."""
     x, y = lw.tensor(node, 0, "input"), lw.output(node)
     lw.require_dtype(x, "input", "int8")
+    lw.require_dtype(y, "output", "int8")
+    if not lw.same_quantization(x, y):
+        raise Unsupported("input and output quantization differ")
+    return x, y
+
+
+def lower_space_to_batch(lw: _Lowering, node: Node) -> P.SpaceToBatchParams:
+    x, y = _same_int8_io(lw, node)
     lw.require_rank(x, "input", 4)
     block, paddings = _block_and_pairs(lw, node, "paddings")
     h = x.shape[1] + sum(paddings[0])
@@ -479,8 +585,7 @@ def lower_space_to_batch(lw: _Lowering, node: Node) -> P.SpaceToBatchParams:
 
 
 def lower_batch_to_space(lw: _Lowering, node: Node) -> P.BatchToSpaceParams:
-    x = lw.tensor(node, 0, "input")
-    lw.require_dtype(x, "input", "int8")
+    x, _ = _same_int8_io(lw, node)
     lw.require_rank(x, "input", 4)
     block, crops = _block_and_pairs(lw, node, "crops")
     if x.shape[0] % (block[0] * block[1]):
@@ -513,9 +618,11 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     _require_output_quantization(y, 1 / 256, -128)
     lw.check_shape(node, x.shape)
     bits = 5  # reference.activations.SOFTMAX_DIFF_INTEGER_BITS
+    beta = float(node.options.get("beta", 1.0))
+    if not (math.isfinite(beta) and beta > 0):
+        raise ModelFormatError(f"beta {beta} must be finite and positive", node.describe())
     # PreprocessSoftmaxScaling: beta * input_scale in Q5.26 units, capped to int32.
-    real = min(float(node.options.get("beta", 1.0)) * float(x.scale) * (1 << (31 - bits)),
-               2.0**31 - 1.0)
+    real = min(beta * float(x.scale) * (1 << (31 - bits)), 2.0**31 - 1.0)
     multiplier, left_shift = quant.quantize_multiplier(real)
     if left_shift < 0:
         raise Unsupported(f"beta * input scale {real / (1 << (31 - bits)):.3g} is too small")
@@ -533,6 +640,10 @@ def lower_logistic(lw: _Lowering, node: Node) -> P.LogisticParams:
     bits = 4  # reference.activations.LOGISTIC_INPUT_INTEGER_BITS
     # logistic_common.cc: frexp + round, *without* QuantizeMultiplier's 2^31 fix-up.
     q, left_shift = math.frexp(float(x.scale) * (1 << (31 - bits)))
+    if not 0 <= left_shift <= 31:
+        # CalculateInputRadius shifts by it: TFLite is undefined outside [0, 31]
+        raise ModelFormatError(f"input scale {x.scale} gives an input shift of {left_shift}, "
+                               "outside [0, 31]", node.describe())
     multiplier = int(quant.wrap_int32(quant.round_half_away(q * (1 << 31))))
     return P.LogisticParams(x.zero_point, quant.input_radius(bits, left_shift), multiplier,
                             left_shift)
@@ -545,6 +656,11 @@ def lower_hard_swish(lw: _Lowering, node: Node) -> P.HardSwishParams:
     hires_input_scale = f32(1.0 / 128.0) * f32(x.scale)          # float32 arithmetic, as TFLite
     output_multiplier = hires_input_scale / f32(y.scale)
     reluish_multiplier = hires_input_scale / f32(3.0 / 32768.0)
+    for name, value in (("output", output_multiplier), ("reluish", reluish_multiplier)):
+        if not (np.isfinite(value) and value > 0):
+            raise ModelFormatError(f"the {name} multiplier {float(value)} (from scales "
+                                   f"{x.scale}, {y.scale}) is not finite and positive",
+                                   node.describe())
     out_m, out_exp = quant.quantize_multiplier(float(output_multiplier))
     relu_m, relu_exp = quant.quantize_multiplier(float(reluish_multiplier))
     if out_exp > 0:
@@ -563,8 +679,7 @@ def lower_relu(lw: _Lowering, node: Node) -> P.ReluParams:
     if node.op == "RELU6" and lw.profile.kernel_variant == "tflm":
         # tflite-micro's Relu6Quantized clamps the raw input between the input's
         # quantized 0 and 6; it assumes (does not rescale to) the output scale.
-        top = min(127, max(-128, x.zero_point + quant.round_half_away(
-            float(np.float32(6.0) / np.float32(x.scale)))))
+        top = min(127, max(-128, quant.quantize_scalar_float32(6.0, x.scale, x.zero_point)))
         return P.ReluParams(x.zero_point, y.zero_point, 0, 0, x.zero_point, top, rescale=False)
     multiplier, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
     act_min = max(-128, quant.quantize_scalar_float32(low, y.scale, y.zero_point))
@@ -588,6 +703,8 @@ def lower_mean(lw: _Lowering, node: Node) -> P.MeanParams:
     count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
         raise ModelFormatError("mean over an empty axis", node.describe())
+    # the int32 sum of (x - zero point) over the reduced axes
+    _check_sum_of_int8(node, count, 255, "reduction")
     if lw.profile.weighted_requant == "float32":
         # XNNPACK's mean: one float32 scale in / (out * n), ties to even.
         f32 = np.float32
@@ -651,6 +768,9 @@ def lower_dequantize(lw: _Lowering, node: Node) -> P.DequantizeParams:
     lw.require_dtype(y, "output", "float32")
     lw.require_quantized(x, "input")
     lw.check_shape(node, x.shape)
+    if not np.isfinite(np.float32(float(x.scale) * 255.0)):
+        raise ModelFormatError(f"input scale {x.scale} overflows float32 for some input",
+                               node.describe())
     return P.DequantizeParams(float(x.scale), x.zero_point)
 
 

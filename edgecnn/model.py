@@ -13,6 +13,7 @@ from .importer.tflite import load_graph
 from .ir import QGraph, Tensor
 from .lowering import lower
 from .profiles import DEFAULT_PROFILE, get_profile
+from .validation import Limits
 
 from . import core_backend  # registers the "core" backend (or its clear unavailability)
 
@@ -39,20 +40,41 @@ class TensorInfo:
 def _read_model_bytes(path_or_bytes) -> bytes:
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         return bytes(path_or_bytes)
-    path = os.fspath(path_or_bytes)
+    if not isinstance(path_or_bytes, (str, os.PathLike)):
+        raise ModelFileError(f"expected a path or the model's bytes, got "
+                             f"{type(path_or_bytes).__name__}", "edgecnn.load")
     try:
+        path = os.fspath(path_or_bytes)
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise ModelFileError(f"cannot read model file: {exc.strerror}", path) from None
+        raise ModelFileError(f"cannot read model file: {exc.strerror}", str(path)) from None
+    except (TypeError, ValueError) as exc:   # e.g. a NUL byte in the path
+        raise ModelFileError(f"not a usable path ({exc})", repr(path_or_bytes)[:200]) from None
 
 
-def load(path_or_bytes, profile: str = DEFAULT_PROFILE) -> "Model":
-    """Load a .tflite model (a path or its bytes) for the given rounding profile."""
+def load(path_or_bytes, profile: str = DEFAULT_PROFILE, *,
+         limits: Limits | None = None) -> "Model":
+    """Load a .tflite model (a path or its bytes) for the given rounding profile.
+
+    Everything the kernels rely on is checked here, once; `limits` (edgecnn.Limits)
+    bounds the memory and work a model may need (default: DEFAULT_LIMITS)."""
     data = _read_model_bytes(path_or_bytes)
     graph = load_graph(data)
-    qgraph = lower(graph, get_profile(profile))
+    qgraph = lower(graph, get_profile(profile), limits)
     return Model(qgraph)
+
+
+# The core runs at most this many threads: more would only multiply its scratch memory.
+MAX_THREADS = 64
+
+
+def check_num_threads(num_threads) -> int:
+    """A positive int (bools and floats refused), capped at MAX_THREADS."""
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise EdgecnnError(f"num_threads must be a positive integer, got {num_threads!r}",
+                           "Model.run")
+    return min(num_threads, MAX_THREADS)
 
 
 class Model:
@@ -85,9 +107,7 @@ class Model:
             if output is not None:
                 return output
         arrays = self._check_inputs(inputs)
-        if not isinstance(num_threads, int) or num_threads < 1:
-            raise EdgecnnError(f"num_threads must be a positive integer, got {num_threads!r}",
-                               "Model.run")
+        num_threads = check_num_threads(num_threads)
         outputs = executor.get_backend(backend or DEFAULT_BACKEND)(self.qgraph, arrays,
                                                                    num_threads=num_threads)
         if lean is None and backend is None and num_threads == 1 and DEFAULT_BACKEND == "core":

@@ -211,25 +211,20 @@ def _options(b, op: Op):
         o.get("padding", "VALID"))
     stride = o.get("stride", (1, 1))
     dilation = o.get("dilation", (1, 1))
-    if op.name == "CONV_2D":
-        tflite.Conv2DOptionsStart(b)
-        tflite.Conv2DOptionsAddPadding(b, pad)
-        tflite.Conv2DOptionsAddStrideH(b, stride[0])
-        tflite.Conv2DOptionsAddStrideW(b, stride[1])
-        tflite.Conv2DOptionsAddDilationHFactor(b, dilation[0])
-        tflite.Conv2DOptionsAddDilationWFactor(b, dilation[1])
-        tflite.Conv2DOptionsAddFusedActivationFunction(b, act)
-        return tflite.BuiltinOptions.Conv2DOptions, tflite.Conv2DOptionsEnd(b)
-    if op.name == "DEPTHWISE_CONV_2D":
-        tflite.DepthwiseConv2DOptionsStart(b)
-        tflite.DepthwiseConv2DOptionsAddPadding(b, pad)
-        tflite.DepthwiseConv2DOptionsAddStrideH(b, stride[0])
-        tflite.DepthwiseConv2DOptionsAddStrideW(b, stride[1])
-        tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, dilation[0])
-        tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, dilation[1])
-        tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, o.get("depth_multiplier", 1))
-        tflite.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
-        return tflite.BuiltinOptions.DepthwiseConv2DOptions, tflite.DepthwiseConv2DOptionsEnd(b)
+    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        # The two tables share every field but the depth multiplier.
+        kind = "Conv2DOptions" if op.name == "CONV_2D" else "DepthwiseConv2DOptions"
+        add = lambda field, value: getattr(tflite, f"{kind}Add{field}")(b, value)  # noqa: E731
+        getattr(tflite, f"{kind}Start")(b)
+        add("Padding", pad)
+        add("StrideH", stride[0])
+        add("StrideW", stride[1])
+        add("DilationHFactor", dilation[0])
+        add("DilationWFactor", dilation[1])
+        add("FusedActivationFunction", act)
+        if op.name == "DEPTHWISE_CONV_2D":
+            add("DepthMultiplier", o.get("depth_multiplier", 1))
+        return getattr(tflite.BuiltinOptions, kind), getattr(tflite, f"{kind}End")(b)
     if op.name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         f = o.get("filter", (2, 2))
         tflite.Pool2DOptionsStart(b)

@@ -73,8 +73,12 @@ def quantize_scalar_float32(value: float, scale: float, zero_point: int) -> int:
     This is how TFLite quantizes the fused activation bounds (kernel_util.cc,
     CalculateActivationRangeQuantizedImpl), so it must be float32 here too.
     """
-    quotient = np.float32(value) / np.float32(scale)
-    return zero_point + round_half_away(float(quotient))
+    with np.errstate(over="ignore"):
+        quotient = float(np.float32(value) / np.float32(scale))
+    # TFLite converts to int32 unchecked (undefined beyond it); every caller clamps the
+    # result to an 8-bit range, so saturating at int32 gives the same bounds, defined.
+    quotient = min(max(quotient, float(INT32_MIN)), float(INT32_MAX))
+    return zero_point + round_half_away(quotient)
 
 
 def activation_range(activation: str, scale: float, zero_point: int,

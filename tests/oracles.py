@@ -18,12 +18,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIRS = [os.path.join(ROOT, "tests", "models"), os.path.join(ROOT, "examples")]
 
 
+# Float models, the quantizer's inputs (tests/test_quantize.py): not int8 models to run.
+FLOAT_MODEL_DIR = os.path.join(ROOT, "tests", "models", "float")
+
+
 def all_models() -> list[str]:
-    """Every committed .tflite model, relative to the repository root, sorted."""
+    """Every committed int8 .tflite model, relative to the repository root, sorted."""
     found = []
     for top in MODEL_DIRS:
         found += glob.glob(os.path.join(top, "**", "*.tflite"), recursive=True)
-    return sorted(os.path.relpath(p, ROOT) for p in found)
+    return sorted(os.path.relpath(p, ROOT) for p in found
+                  if not p.startswith(FLOAT_MODEL_DIR + os.sep))
 
 
 def read(path: str) -> bytes:

@@ -17,6 +17,7 @@ import pytest
 
 from oracles import ROOT
 
+FUZZ_SECONDS = 30
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 CHECK = r"""
@@ -77,3 +78,10 @@ def test_core_under_address_and_undefined_behaviour_sanitizers(tmp_path):
                          env=env, capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-6000:])
     assert "sanitized runs" in run.stdout
+    # Hostile models on the sanitized core too: a short run of the fuzzer (tools/fuzz.py).
+    fuzz = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "fuzz.py"),
+                           "--seconds", str(FUZZ_SECONDS), "--seed", "7", "--report-every",
+                           "1000"], env=dict(env, EDGECNN_FUZZ_SANITIZED="1"),
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert fuzz.returncode == 0 and "findings 0" in fuzz.stdout, \
+        (fuzz.stdout[-3000:], fuzz.stderr[-6000:])

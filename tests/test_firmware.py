@@ -25,7 +25,7 @@ EMULATED = [p for p in MODELS if "/nets/" in p or "digits_" in p or any(
     k in p for k in ("conv_3x3_s2_same", "dw_multiplier2", "avgpool_2x2", "maxpool_3x3_s2",
                      "add_relu", "concat.", "pad.", "mean", "softmax", "logistic", "hard_swish",
                      "relu6_standalone", "_s2b", "fc_flatten_dynamic", "dilation2_valid",
-                     "nchw_"))]
+                     "nchw_conv_fc."))]
 INPUTS = 3
 TOOLS = {"host": ["cc"], "cortex-m4": ["arm-none-eabi-gcc", "qemu-system-arm"],
          "aarch64": ["aarch64-linux-gnu-gcc", "qemu-aarch64"]}

@@ -1,5 +1,6 @@
-"""`edgecnn quantize`: trained float models (ONNX from PyTorch, tests/models/float/, made by
-tests/generators/make_quantize_models.py) to int8 .tflite files.
+"""`edgecnn quantize`: trained float models (tests/models/float/: ONNX from PyTorch made by
+tests/generators/make_quantize_models.py, a float .tflite from TensorFlow's converter made by
+tests/generators/make_quantize_keras.py) to int8 .tflite files.
 
 Judges: PyTorch's own accuracy on the held-out split (manifest.json), LiteRT running the
 float graph (the importer and float kernels), and LiteRT and tflite-micro running the
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import edgecnn
-from edgecnn.quantizer import convert, float_ops, load_float_graph, ranges
+from edgecnn.quantizer import float_ops, load_float_graph, ranges
 from edgecnn.tflite_writer import write_graph
 from oracles import ROOT, assert_bitexact, run_oracle
 from test_cli import assert_one_line_error, edgecnn as edgecnn_cli
@@ -21,7 +22,7 @@ from test_cli import assert_one_line_error, edgecnn as edgecnn_cli
 pytest.importorskip("onnx")
 
 FLOAT = os.path.join(ROOT, "tests", "models", "float")
-MODELS = ["digits_dscnn", "digits_mixed"]
+MODELS = ["digits_dscnn", "digits_mixed", "digits_keras"]
 CALIBRATION = 100
 
 
@@ -36,7 +37,17 @@ def split():
 
 
 def onnx_path(name):
+    if name == "digits_keras":
+        return os.path.join(FLOAT, "digits_keras_float.tflite")
     return os.path.join(FLOAT, name + ".onnx")
+
+
+def float_accuracy(name):
+    """The float model's own accuracy on the held-out split (PyTorch's, or LiteRT's run
+    of TensorFlow's float file), from the generators."""
+    if name == "digits_keras":
+        return manifest()["keras"]["float_test_accuracy"]
+    return manifest()["models"][name + ".onnx"]["float_test_accuracy"]
 
 
 _CACHE = {}
@@ -69,26 +80,28 @@ def test_int8_accuracy_within_half_a_point_of_pytorch(name):
     model = edgecnn.load(quantized(name).tflite)
     predictions = [int(np.argmax(model.run(s))) for s in as_input(model, x)]
     accuracy = float(np.mean(np.array(predictions) == y))
-    want = manifest()["models"][name + ".onnx"]["float_test_accuracy"]
+    want = float_accuracy(name)
     assert accuracy >= want - 0.005, (name, accuracy, want)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_float_graph_matches_litert_float(name):
-    """The ONNX importer and the float kernels: the imported graph written as a float
-    .tflite and run by LiteRT gives what edgecnn's float graph computes."""
+    """The importers and the float kernels: LiteRT running the float model gives what
+    edgecnn's float graph computes."""
     x, _, _ = split()
-    graph = load_float_graph(open(onnx_path(name), "rb").read())
+    original = open(onnx_path(name), "rb").read()
+    graph = load_float_graph(original)
     samples = x[:20].transpose(0, 2, 3, 1)
     ours = float_ops.run(graph, [samples], keep=False)[graph.outputs[0]]
-    float_file = write_graph(graph)
+    # TensorFlow's float file as it is; an ONNX graph as edgecnn writes it in float
+    float_file = original if name == "digits_keras" else write_graph(graph)
     for k in range(len(samples)):
         (theirs,) = run_oracle("litert-ref", float_file, [samples[k:k + 1]])
         np.testing.assert_allclose(ours[k:k + 1], theirs, rtol=1e-4, atol=1e-5)
 
 
 CASES = [(m, "int8") for m in MODELS] + [("digits_dscnn", "uint8"), ("digits_dscnn", "float"),
-                                          ("digits_mixed", "float")]
+                                          ("digits_mixed", "float"), ("digits_keras", "uint8")]
 
 
 @pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
@@ -229,3 +242,120 @@ def test_already_quantized_model_is_refused():
     with pytest.raises(edgecnn.UnsupportedOpError, match="already quantized"):
         edgecnn.quantize(os.path.join(ROOT, "examples", "digits", "digits_int8.tflite"),
                          np.zeros((1, 8, 8, 1), np.float32))
+
+
+def test_float_tflite_input_quantizes_like_the_onnx_it_came_from():
+    """The float .tflite path: the ONNX graph written as a float .tflite and quantized
+    gives the same int8 tensors as quantizing the ONNX file."""
+    from edgecnn.importer.tflite import load_graph
+    _, _, calibration = split()
+    graph = load_float_graph(open(onnx_path("digits_mixed"), "rb").read())
+    from_tflite = edgecnn.quantize(write_graph(graph), calibration[:CALIBRATION].transpose(0, 2, 3, 1),
+                                   report_samples=0).tflite
+    a, b = load_graph(quantized("digits_mixed").tflite), load_graph(from_tflite)
+    assert len(a.tensors) == len(b.tensors) and [n.op for n in a.nodes] == [n.op for n in b.nodes]
+    for ta, tb in zip(a.tensors, b.tensors):
+        assert (ta.shape, ta.dtype, ta.scales, ta.zero_points) == (tb.shape, tb.dtype, tb.scales,
+                                                                   tb.zero_points), ta.name
+        assert (ta.data is None) == (tb.data is None)
+        if ta.data is not None:
+            assert np.array_equal(ta.data, tb.data), ta.name
+
+
+def test_resnet_stem_against_pytorch_and_the_oracles():
+    """Padding PyTorch writes explicitly (7x7/2 conv with padding 3, maxpool(3, 2, 1)),
+    BatchNorm, Hardsigmoid, AdaptiveAvgPool and x.view(n, -1): the float graph equals
+    PyTorch's outputs, the int8 model stays close to them, and the oracles agree."""
+    path = os.path.join(FLOAT, "resnet_stem.onnx")
+    with np.load(os.path.join(FLOAT, "resnet_stem.npz")) as data:
+        x, want = data["x"], data["y"]
+    graph = load_float_graph(open(path, "rb").read())
+    ours = float_ops.run(graph, [x.transpose(0, 2, 3, 1)], keep=False)[graph.outputs[0]]
+    np.testing.assert_allclose(ours, want, rtol=1e-4, atol=1e-5)
+    data = edgecnn.quantize(path, x, report_samples=0).tflite
+    for profile in ("tflm", "litert-ref"):
+        model = edgecnn.load(data, profile=profile)
+        out = model.outputs[0]
+        got = []
+        for sample in as_input(model, x):
+            (oracle,) = run_oracle(profile, data, [sample])
+            y = model.run(sample)
+            assert_bitexact(y, oracle, f"resnet_stem {profile}")
+            got.append((y.astype(np.float64) - out.zero_point) * out.scale)
+        got = np.concatenate(got)
+        sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) / np.sum((got - want) ** 2))
+        assert sqnr > 30, sqnr
+
+
+def _onnx_model(nodes, inputs, outputs, initializers, opset):
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+        [numpy_helper.from_array(np.asarray(v, np.float32 if np.asarray(v).dtype.kind == "f"
+                                            else np.int64), k) for k, v in initializers.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _small_graphs():
+    from onnx import helper
+    rng = np.random.default_rng(3)
+    yield "hardswish as x * HardSigmoid(x) (opset 11)", _onnx_model(
+        [helper.make_node("HardSigmoid", ["x"], ["g"], alpha=1 / 6, beta=0.5),
+         helper.make_node("Mul", ["x", "g"], ["y"])], [("x", [1, 3, 4, 4])], ["y"], {}, 11), \
+        "HARD_SWISH"
+    yield "transpose to NHWC, reshape, gemm", _onnx_model(
+        [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+         helper.make_node("Reshape", ["t", "shape"], ["r"]),
+         helper.make_node("Gemm", ["r", "w", "b"], ["y"], transB=1)],
+        [("x", [1, 2, 3, 4])], ["y"],
+        {"shape": np.array([1, 24]), "w": rng.normal(size=(5, 24)), "b": rng.normal(size=5)}, 13), \
+        "FULLY_CONNECTED"
+    yield "asymmetric conv padding, average pool counting the padding", _onnx_model(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[2, 0, 1, 1], strides=[2, 1]),
+         helper.make_node("AveragePool", ["c"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                          count_include_pad=1)],
+        [("x", [1, 2, 7, 6])], ["y"], {"w": rng.normal(size=(3, 2, 3, 3))}, 13), "PAD"
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_small_onnx_graphs_against_onnx_reference_evaluator(case, tmp_path):
+    """ONNX's own reference evaluator judges the import (layouts, padding, patterns)."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    what, model, op = list(_small_graphs())[case]
+    data = model.SerializeToString()
+    x = np.random.default_rng(case).normal(size=[d.dim_value for d in
+                                                 model.graph.input[0].type.tensor_type.shape.dim])
+    x = x.astype(np.float32)
+    (want,) = ReferenceEvaluator(model).run(None, {"x": x})
+    graph = load_float_graph(data)
+    assert op in [n.op for n in graph.nodes], what
+    ours = float_ops.run(graph, [x.transpose(0, 2, 3, 1) if x.ndim == 4 else x])[graph.outputs[0]]
+    if ours.ndim == 4:
+        ours = ours.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5, err_msg=what)
+    edgecnn.load(edgecnn.quantize(data, x, report_samples=0).tflite)   # loads as int8
+
+
+def test_onnx_without_the_onnx_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)   # as if not installed
+    with pytest.raises(edgecnn.EdgecnnError, match=r"pip install edgecnn\[onnx\]"):
+        edgecnn.quantize(onnx_path("digits_dscnn"), np.zeros((1, 1, 8, 8), np.float32))
+
+
+def test_cli_calibration_that_does_not_fit_is_one_line(tmp_path):
+    npz = tmp_path / "wrong.npz"
+    np.savez(npz, x=np.zeros((4, 5, 5, 1), np.float32))
+    assert_one_line_error(edgecnn_cli("quantize", onnx_path("digits_dscnn"), "-o",
+                                      str(tmp_path / "o.tflite"), "--calibration", str(npz)),
+                          "do not fit the model input")
+
+
+def test_cli_json_report(tmp_path):
+    npz = tmp_path / "c.npz"
+    np.savez(npz, x=split()[2][:8])
+    result = edgecnn_cli("quantize", onnx_path("digits_mixed"), "-o", str(tmp_path / "o.tflite"),
+                         "--calibration", str(npz), "--method", "mse", "--json", check=True)
+    report = json.loads(result.stdout)
+    assert report["samples"] == 8 and {t["op"] for t in report["tensors"]} >= {"LOGISTIC", "CONCATENATION"}

@@ -70,8 +70,9 @@ def exported_c_runner(data: bytes, x, workdir: str):
     return (lambda: run(x, out)), out
 
 
-def _runners(data: bytes, model, x, workdir: str):
-    """name -> callable running one inference on x (already set up)."""
+def _runners(data: bytes, model, x, workdir: str, refused: dict):
+    """name -> callable running one inference on x (already set up). An anchor that is
+    not installed or refuses the model is left out and recorded in `refused`."""
     import edgecnn
     runners = {}
     core = edgecnn.load(data)
@@ -85,56 +86,61 @@ def _runners(data: bytes, model, x, workdir: str):
             raise EdgecnnError("the exported C disagrees with the core", "bench")
         runners["exported C (host)"] = run_c
     runners["edgecnn reference"] = lambda: core.run(x, backend="reference")
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        for threads in (1, 2):
-            it = Interpreter(model_content=data, num_threads=threads)
-            it.allocate_tensors()
-            it.set_tensor(it.get_input_details()[0]["index"], x)
-            runners[f"LiteRT XNNPACK {threads}T"] = it.invoke
-        ref = Interpreter(model_content=data,
-                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-        ref.allocate_tensors()
-        ref.set_tensor(ref.get_input_details()[0]["index"], x)
-        runners["LiteRT BUILTIN_REF"] = ref.invoke
-    except ImportError:
-        pass
-    try:
-        from tflite_micro.python.tflite_micro import runtime
-        micro = runtime.Interpreter.from_bytes(data)
-        micro.set_input(x, 0)
-        runners["tflite-micro"] = micro.invoke
-    except ImportError:
-        pass
+    for name, make in _anchors(data, x):
+        try:
+            runners[name] = make()
+            runners[name]()
+        except ImportError:
+            runners.pop(name, None)
+            refused[name] = "not installed"
+        except Exception as exc:  # e.g. LiteRT refusing a model edgecnn runs
+            runners.pop(name, None)
+            refused[name] = f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:160]}"
     return runners
 
 
-def _check(data: bytes, x) -> dict:
+def _anchors(data: bytes, x):
+    """(name, make) for each oracle timed as an anchor; make() -> a callable invoking it."""
+    def litert(threads=1, reference=False):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+        it = Interpreter(model_content=data, num_threads=threads,
+                         experimental_op_resolver_type=kind)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        return it.invoke
+
+    def micro():
+        from tflite_micro.python.tflite_micro import runtime
+        it = runtime.Interpreter.from_bytes(data)
+        it.set_input(x, 0)
+        return it.invoke
+    return [("LiteRT XNNPACK 1T", lambda: litert(1)), ("LiteRT XNNPACK 2T", lambda: litert(2)),
+            ("LiteRT BUILTIN_REF", lambda: litert(reference=True)), ("tflite-micro", micro)]
+
+
+def _check(data: bytes, x, refused: dict) -> dict:
     """Bit-exactness of each edgecnn profile against the oracle it reproduces."""
     import edgecnn
-    from .verify import _oracle_runners
-    oracles = _oracle_runners(data)
+    from .verify import PROFILE_ORACLES, Unavailable, oracle
     result = {}
-    for profile, oracle in (("tflm", "tflite-micro"), ("litert-ref", "litert-ref"),
-                            ("xnnpack", "litert-xnnpack")):
-        if oracle not in oracles:
+    for profile, (key, name) in PROFILE_ORACLES.items():
+        try:
+            theirs = oracle(key, data)([x])[0]
+        except Unavailable as exc:
+            refused[name] = str(exc)
             continue
-        model = edgecnn.load(data, profile=profile)
-        ours = np.asarray(model.run([x], backend="core"))
-        theirs = np.asarray(oracles[oracle]([x]))
-        result[f"core/{profile} == {oracle}"] = bool(ours.shape == theirs.shape
-                                                     and np.array_equal(ours, theirs))
+        ours = np.asarray(edgecnn.load(data, profile=profile).run([x], backend="core"))
+        result[f"core/{profile} == {key}"] = bool(ours.shape == theirs.shape
+                                                  and np.array_equal(ours, theirs))
     return result
 
 
 def bench_model(path: str, rounds: int) -> dict:
     import edgecnn
+    from ..model import _read_model_bytes
     from .inspect import layer_rows
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise EdgecnnError(f"cannot read model file: {exc.strerror}", path) from None
+    data = _read_model_bytes(path)
     model = edgecnn.load(data)
     if len(model.inputs) != 1:
         raise EdgecnnError("bench supports single-input models", path)
@@ -145,11 +151,12 @@ def bench_model(path: str, rounds: int) -> dict:
         x = rng.integers(lo, hi + 1, size=info.shape).astype(info.dtype)
     else:
         x = rng.uniform(-1, 1, size=info.shape).astype(info.dtype)
-    checks = _check(data, x)
+    refused = {}  # oracle -> why it could not be checked or timed
+    checks = _check(data, x, refused)
     macs = sum(r["macs"] for r in layer_rows(model))
     import tempfile
     workdir = tempfile.mkdtemp(prefix="edgecnn-bench-")
-    runners = _runners(data, model, x, workdir)
+    runners = _runners(data, model, x, workdir, refused)
     if "exported C (host)" in runners:
         checks["exported C == core"] = True   # _runners raised otherwise
     for run in runners.values():  # warm up (and compile the core)
@@ -164,7 +171,7 @@ def bench_model(path: str, rounds: int) -> dict:
             run()
             samples[name].append(time.perf_counter() - start)
     median = {name: float(np.median(s)) for name, s in samples.items()}
-    return {"model": path, "macs": macs, "checks": checks, "median_ms":
+    return {"model": path, "macs": macs, "checks": checks, "unavailable": refused, "median_ms":
             {k: v * 1e3 for k, v in median.items()},
             "gmacs": {k: macs / v / 1e9 for k, v in median.items()}}
 
@@ -176,6 +183,8 @@ def print_report(report: dict) -> None:
                if a in report["median_ms"]]
     header = f"  {'runner':<20} {'median ms':>10} {'GMAC/s':>8}" + "".join(
         f" {'/ ' + a:>22}" for a in anchors)
+    for name, why in report["unavailable"].items():
+        print(f"  {name}: not checked or timed: {why}")
     print(header)
     for name, ms in report["median_ms"].items():
         ratios = "".join(f" {ms / report['median_ms'][a]:>21.2f}x" for a in anchors)

@@ -25,11 +25,30 @@ class ImageInputError(EdgecnnError):
     """An image cannot be read or turned into the model's input."""
 
 
+def check_preprocessing(mean: float, std: float, center_crop: float | None) -> None:
+    """The options of step 3 and 4 above, refused with the option's name when unusable."""
+    if not np.isfinite(std) or std == 0:
+        raise ImageInputError(f"--std must be a finite non-zero number, got {std}", "preprocessing")
+    if not np.isfinite(mean):
+        raise ImageInputError(f"--mean must be a finite number, got {mean}", "preprocessing")
+    if center_crop is not None and not 0 < center_crop <= 1:
+        raise ImageInputError(f"--center-crop must be in (0, 1], got {center_crop}",
+                              "preprocessing")
+
+
 def load_image(path: str):
+    import warnings
     from PIL import Image, ImageOps, UnidentifiedImageError
     try:
-        image = Image.open(path)
-        image.load()
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that (a
+            # "decompression bomb"): both are one clear error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageInputError(f"image too large to decode safely ({' '.join(str(exc).split())})",
+                              path) from None
     except FileNotFoundError:
         raise ImageInputError("no such file", path) from None
     except IsADirectoryError:
@@ -43,11 +62,30 @@ def load_image(path: str):
     return ImageOps.exif_transpose(image)
 
 
+def channels_first(model) -> bool:
+    """Whether the model's image input is NCHW, as PyTorch's converters leave it: read by
+    a TRANSPOSE (0, 2, 3, 1) to TFLite's NHWC (with one channel, a RESHAPE to [N, H, W, 1]:
+    a transpose that only moves a size-1 dimension is lowered to one)."""
+    q = model.qgraph
+    x = q.inputs[0]
+    shape = q.tensors[x].shape
+    for node in q.nodes:
+        if node.inputs[:1] != (x,):
+            continue
+        if node.op == "TRANSPOSE" and tuple(node.params.perm) == (0, 2, 3, 1):
+            return True
+        if node.op == "RESHAPE" and len(shape) == 4 and shape[1] == 1 and \
+                tuple(node.params.output_shape) == (shape[0], shape[2], shape[3], 1):
+            return True
+    return False
+
+
 def fit_to_input(image, height: int, width: int, channels: int, center_crop: float | None = None):
     from PIL import Image
     if channels not in (1, 3):
         raise ImageInputError(f"the model takes {channels} channels; images give 1 or 3")
     image = image.convert("L" if channels == 1 else "RGB")
+    check_preprocessing(0.0, 1.0, center_crop)
     if center_crop:
         side = int(round(min(image.size) * center_crop))
         left = (image.width - side) // 2
@@ -61,6 +99,7 @@ def fit_to_input(image, height: int, width: int, channels: int, center_crop: flo
 
 def to_input_tensor(pixels: np.ndarray, info, mean: float, std: float) -> np.ndarray:
     """uint8 pixels [H, W, C] -> an array matching `info` (a TensorInfo), batch 1."""
+    check_preprocessing(mean, std, None)
     dtype = np.dtype(info.dtype)
     if dtype == np.uint8:
         data = pixels

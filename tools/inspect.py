@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="tflm", help="rounding profile (tflm, litert-ref)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--no-plan", action="store_true", help="leave out the plan picture")
+    parser.add_argument("--plan-image", metavar="PNG", help="also draw the memory plan into "
+                        "this image file (PNG, or any format Pillow writes)")
 
 
 def macs(node: QNode, out_shape: tuple[int, ...]) -> int:
@@ -87,6 +89,8 @@ def main(args: argparse.Namespace) -> int:
     totals = {"layers": len(rows), "macs": sum(r["macs"] for r in rows),
               "weight_bytes": sum(r["weight_bytes"] for r in rows),
               "arena_bytes": plan.arena_size, "arena_lower_bound": plan.lower_bound}
+    if args.plan_image:
+        write_plan_image(plan, model, args.plan_image, args.model)
     if args.json:
         print(json.dumps({"model": args.model, "profile": model.profile, "layers": rows,
                           "totals": totals,
@@ -115,6 +119,16 @@ def main(args: argparse.Namespace) -> int:
         print()
         print(plan.describe())
     return 0
+
+
+def write_plan_image(plan, model, path: str, model_path: str) -> None:
+    import os
+    from ..errors import EdgecnnError
+    from .plan_image import draw_plan
+    try:
+        draw_plan(plan, model.qgraph, path, os.path.basename(model_path))
+    except (OSError, ValueError) as exc:  # unwritable, or a suffix Pillow has no format for
+        raise EdgecnnError(f"cannot write the plan image: {exc}", path) from None
 
 
 def _io(info) -> dict:

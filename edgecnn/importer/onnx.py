@@ -23,7 +23,8 @@ from ..ir import Graph, Node, Tensor
 from ..reference.quant import output_size_and_padding
 
 NHWC = (0, 2, 3, 1)       # stored axis i holds ONNX (NCHW) axis NHWC[i]
-OPSETS = range(7, 22)     # the default-domain opsets whose operator semantics this reads
+OPSETS = range(7, 22)
+NON_NEGATIVE = {"RELU", "RELU6", "RELU_0_TO_1", "LOGISTIC"}   # ops whose outputs are >= 0     # the default-domain opsets whose operator semantics this reads
 
 
 class Unsupported(Exception):
@@ -79,9 +80,12 @@ class _Importer:
         self.constants: dict[str, np.ndarray] = {
             init.name: numpy_helper.to_array(init) for init in self.onnx_graph.initializer}
         self.consumers: dict[str, int] = {}
+        self.readers: dict[str, list] = {}
         for node in self.onnx_graph.node:
             for name in node.input:
                 self.consumers[name] = self.consumers.get(name, 0) + 1
+                self.readers.setdefault(name, []).append(node)
+        self.hard_swish_gates: dict[str, str] = {}   # HardSigmoid output -> its input
         for out in self.onnx_graph.output:
             self.consumers[out.name] = self.consumers.get(out.name, 0) + 1
 
@@ -115,7 +119,8 @@ class _Importer:
             inputs.append(self.graph_input(value))
         unsupported = []
         for k, node in enumerate(self.onnx_graph.node):
-            if any(n and n not in self.values and n not in self.constants for n in node.input):
+            if any(n and n not in self.values and n not in self.constants
+                   and n not in self.hard_swish_gates for n in node.input):
                 continue   # fed by a node already reported
             if all(n in self.constants for n in node.input if n):
                 self.fold_constants(node)   # shape arithmetic, Constant, ConstantOfShape...
@@ -223,7 +228,7 @@ class _Importer:
 
     # -- convolutions and pooling --------------------------------------------------
 
-    def spatial_padding(self, attrs, in_hw, kernel, stride, dilation, node):
+    def spatial_padding(self, attrs, in_hw, kernel, stride, dilation):
         """'SAME' or 'VALID' when the ONNX padding equals TFLite's, else explicit
         (top, left, bottom, right) padding for a PAD in front."""
         auto_pad = attrs.get("auto_pad", b"NOTSET")
@@ -281,7 +286,7 @@ class _Importer:
         group = int(attrs.get("group", 1))
         stride = tuple(attrs.get("strides", (1, 1)))
         dilation = tuple(attrs.get("dilations", (1, 1)))
-        padding, out_hw = self.spatial_padding(attrs, (h, w), (kh, kw), stride, dilation, node)
+        padding, out_hw = self.spatial_padding(attrs, (h, w), (kh, kw), stride, dilation)
         if not isinstance(padding, str):
             x, padding = self.padded(node, x, padding), "VALID"
         options = dict(padding=padding, stride=stride, dilation=dilation, activation="NONE")
@@ -349,15 +354,19 @@ class _Importer:
         stride = tuple(attrs.get("strides", (1, 1)))
         if tuple(attrs.get("dilations", (1, 1))) != (1, 1):
             raise Unsupported("dilated pooling")
-        padding, out_hw = self.spatial_padding(attrs, (h, w), kernel, stride, (1, 1), node)
+        padding, out_hw = self.spatial_padding(attrs, (h, w), kernel, stride, (1, 1))
+        pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
+        if op == "AVERAGE_POOL_2D" and attrs.get("count_include_pad", 0) and any(pads) \
+                and not attrs.get("ceil_mode", 0):
+            padding = pads     # padding taps count as zeros: explicit zeros, VALID pool
         if not isinstance(padding, str):
-            if op == "MAX_POOL_2D" or not attrs.get("count_include_pad", 0):
+            # Explicit zeros are exact where the padding taps count as zeros (average pool
+            # with count_include_pad) or can never win (max pool of a non-negative input).
+            producer = self.producer_of(x.index)
+            non_negative = producer is not None and producer[0] in NON_NEGATIVE
+            if not (attrs.get("count_include_pad", 0) if op == "AVERAGE_POOL_2D" else non_negative):
                 raise Unsupported(f"padding {padding} matches neither SAME nor VALID")
-            x, padding = self.padded(node, x, padding), "VALID"   # zeros counted: explicit
-        elif padding == "SAME" and op == "AVERAGE_POOL_2D" and attrs.get("count_include_pad", 0):
-            if self.spatial_padding({}, (h, w), kernel, stride, (1, 1), node)[0] != "VALID":
-                pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
-                x, padding = self.padded(node, x, pads), "VALID"
+            x, padding = self.padded(node, x, padding), "VALID"
         out = self.emit(op, [x.index], node.output[0], (n,) + out_hw + (c,), padding=padding,
                         stride=stride, filter=kernel, activation="NONE")
         self.set_output(node, out, NHWC)
@@ -436,7 +445,10 @@ class _Importer:
     # -- elementwise -----------------------------------------------------------------
 
     def activation(self, node, op):
-        x = self.plain(node.input[0])
+        self.activation_of(node, node.input[0], op)
+
+    def activation_of(self, node, name, op):
+        x = self.plain(name)
         out = self.emit(op, [x.index], node.output[0], self.shape(x))
         self.set_output(node, out, x.layout)
 
@@ -463,10 +475,18 @@ class _Importer:
         self.activation(node, ops[bounds])
 
     def op_HardSigmoid(self, node, attrs):
-        """max(0, min(1, alpha * x + beta)): a 1x1 depthwise scale-and-shift, then [0, 1]."""
+        """max(0, min(1, alpha * x + beta)): a 1x1 depthwise scale-and-shift, then [0, 1].
+        Before opset 14 PyTorch writes hardswish(x) as x * HardSigmoid(x): that pair
+        becomes one HARD_SWISH (see op_Mul)."""
+        alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
+        readers = self.readers.get(node.output[0], [])
+        if abs(alpha - 1 / 6) < 1e-6 and beta == 0.5 and len(readers) == 1 and \
+                readers[0].op_type == "Mul" and node.input[0] in readers[0].input and \
+                node.output[0] not in [o.name for o in self.onnx_graph.output]:
+            self.hard_swish_gates[node.output[0]] = node.input[0]
+            return
         x = self.nhwc(node)
         n, h, w, c = self.shape(x)
-        alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
         w_t = self.constant(node.name + "/alpha", np.full((1, 1, 1, c), alpha))
         b = self.constant(node.name + "/beta", np.full(c, beta))
         t = self.emit("DEPTHWISE_CONV_2D", [x.index, w_t, b], node.name + "/affine", (n, h, w, c),
@@ -474,6 +494,14 @@ class _Importer:
                       activation="NONE")
         out = self.emit("RELU_0_TO_1", [t], node.output[0], (n, h, w, c))
         self.set_output(node, out, NHWC)
+
+    def op_Mul(self, node, attrs):
+        a, b = node.input
+        for gate, other in ((a, b), (b, a)):
+            if self.hard_swish_gates.get(gate) == other:
+                self.activation_of(node, other, "HARD_SWISH")
+                return
+        raise Unsupported("multiplication (only x * HardSigmoid(x), a hardswish)")
 
     def op_Add(self, node, attrs):
         names = list(node.input)

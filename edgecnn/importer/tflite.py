@@ -43,6 +43,10 @@ _PARSE_ERRORS = (IndexError, struct.error, ValueError, TypeError, OverflowError,
 _MAX_RANK = 8
 _MAX_ELEMENTS = 2**31 - 1  # what an int32 index (and every TFLite kernel) can address
 
+# The values a zero point may take in each integer type (the quantization spec: a
+# zero point is a value of the tensor's own type, so that real 0.0 is representable).
+_ZERO_POINT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
 
 def load_graph(model: bytes | bytearray | memoryview) -> Graph:
     """Parse and check a .tflite model held in memory."""
@@ -111,6 +115,7 @@ class _Reader:
                 if not 0 <= i < len(tensors):
                     raise ModelFormatError(f"{role} tensor index {i} out of range "
                                            f"(the subgraph has {len(tensors)} tensors)", "subgraph 0")
+        _check_dataflow(tensors, nodes, inputs, outputs)
         description = model.Description()
         description = description.decode("utf-8", "replace") if description else ""
         return Graph(tuple(tensors), tuple(nodes), inputs, outputs, description)
@@ -189,6 +194,7 @@ class _Reader:
                 data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
                 data = data.astype(dtype, copy=False)
                 data.flags.writeable = False
+        _check_quantization(dtype, shape, scales, zero_points, qdim, where)
         return Tensor(index, name, shape, dtype, scales, zero_points, qdim, data, signature)
 
     def _quantization(self, t, where: str):
@@ -234,6 +240,50 @@ class _Reader:
                 options.update(_transpose_perm(inputs, tensors, where))
             nodes.append(Node(i, name, inputs, outputs, MappingProxyType(options)))
         return nodes
+
+
+def _check_quantization(dtype: str, shape, scales, zero_points, qdim: int, where: str) -> None:
+    """Zero points inside the tensor's type; per-channel parameters on an existing axis,
+    one per channel."""
+    low, high = _ZERO_POINT_RANGES.get(dtype, (None, None))
+    if low is not None and any(not low <= z <= high for z in zero_points):
+        bad = next(z for z in zero_points if not low <= z <= high)
+        raise ModelFormatError(f"zero point {bad} is outside the range of {dtype} "
+                               f"[{low}, {high}]", where)
+    if len(scales) > 1 and not (0 <= qdim < len(shape) and shape[qdim] == len(scales)):
+        raise ModelFormatError(f"{len(scales)} per-channel scales on quantized dimension {qdim} "
+                               f"do not match shape {tuple(shape)}", where)
+
+
+def _check_dataflow(tensors, nodes, inputs, outputs) -> None:
+    """Each tensor has at most one writer, which is not a graph input, not a constant and
+    not the operator's own input (a kernel writing what it reads gives wrong answers)."""
+    for role, indices in (("input", inputs), ("output", outputs)):
+        if len(set(indices)) != len(indices):
+            raise ModelFormatError(f"the subgraph lists a tensor twice among its {role}s "
+                                   f"{list(indices)}", "subgraph 0")
+    for i in inputs:
+        if tensors[i].is_constant:
+            raise ModelFormatError(f"graph input {tensors[i].describe()} is a constant",
+                                   "subgraph 0")
+    writer: dict[int, int] = {}
+    graph_inputs = set(inputs)
+    for node in nodes:
+        where = node.describe()
+        if len(set(node.outputs)) != len(node.outputs):
+            raise ModelFormatError(f"lists output tensor(s) {list(node.outputs)} twice", where)
+        for t in node.outputs:
+            if t in node.inputs:
+                raise ModelFormatError(f"writes {tensors[t].describe()}, which it also reads",
+                                       where)
+            if t in graph_inputs:
+                raise ModelFormatError(f"writes graph input {tensors[t].describe()}", where)
+            if tensors[t].is_constant:
+                raise ModelFormatError(f"writes constant {tensors[t].describe()}", where)
+            if t in writer:
+                raise ModelFormatError(f"writes {tensors[t].describe()}, already written by "
+                                       f"operator {writer[t]}", where)
+            writer[t] = node.index
 
 
 # TRANSPOSE kernels (LiteRT's reference, edgecnn's) handle up to this many dimensions.

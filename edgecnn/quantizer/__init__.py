@@ -118,13 +118,18 @@ def measure(graph: Graph, tflite: bytes, quant, where, x: np.ndarray, progress=N
     signal: dict[int, float] = {}
     noise: dict[int, float] = {}
     writers = {node.outputs[0]: node.op for node in graph.nodes}
+    floats: dict[int, np.ndarray] = {}
+    for start in range(0, len(x), BATCH):   # the float graph batched, as calibration runs it
+        for t, values in float_ops.run(graph, [x[start:start + BATCH]]).items():
+            if t in quant:
+                floats.setdefault(t, []).append(values)
+    floats = {t: np.concatenate(chunks) for t, chunks in floats.items()}
     for k in range(len(x)):
-        floats = float_ops.run(graph, [x[k:k + 1]])
         layers = model.run_layers(_model_input(model, x[k:k + 1]))
         for t, q in quant.items():
             if where[t] not in layers or t not in floats:
                 continue
-            real = floats[t].astype(np.float64).reshape(-1)
+            real = floats[t][k].astype(np.float64).reshape(-1)
             approx = (layers[where[t]].astype(np.float64).reshape(-1) - q.zero_point) * q.scale
             signal[t] = signal.get(t, 0.0) + float(np.sum(real * real))
             noise[t] = noise.get(t, 0.0) + float(np.sum((real - approx) ** 2))

@@ -182,13 +182,17 @@ def _requantized_inputs(w: _Writer, node: Node, where) -> list[int]:
     return inputs
 
 
+def _edge_tensor(w: _Writer, f: Tensor, q: Tensor, io: str) -> int:
+    """The model's uint8 or float input/output tensor beside int8 tensor q."""
+    if io == "uint8":   # the same real values: the zero point moves by 128
+        return w.add(f.name + "/uint8", f.shape, "uint8", q.scales, (q.zero_point + 128,))
+    return w.add(f.name + "/float", f.shape, "float32")
+
+
 def _model_input(w: _Writer, f: Tensor, q: Tensor, io: str) -> int:
     if io == "int8":
         return q.index
-    if io == "uint8":
-        edge = w.add(f.name + "/uint8", f.shape, "uint8", q.scales, (q.zero_point + 128,))
-    else:
-        edge = w.add(f.name + "/float", f.shape, "float32")
+    edge = _edge_tensor(w, f, q, io)
     w.node("QUANTIZE", [edge], [q.index], {})
     return edge
 
@@ -196,12 +200,8 @@ def _model_input(w: _Writer, f: Tensor, q: Tensor, io: str) -> int:
 def _model_output(w: _Writer, f: Tensor, q: Tensor, io: str) -> int:
     if io == "int8":
         return q.index
-    if io == "uint8":
-        edge = w.add(f.name + "/uint8", f.shape, "uint8", q.scales, (q.zero_point + 128,))
-        w.node("QUANTIZE", [q.index], [edge], {})
-    else:
-        edge = w.add(f.name + "/float", f.shape, "float32")
-        w.node("DEQUANTIZE", [q.index], [edge], {})
+    edge = _edge_tensor(w, f, q, io)
+    w.node("QUANTIZE" if io == "uint8" else "DEQUANTIZE", [q.index], [edge], {})
     return edge
 
 

@@ -143,9 +143,9 @@ def concatenation(node, xs):
 
 # op -> f(graph, node, inputs) where inputs are the node's input arrays (constants included)
 KERNELS: dict[str, Callable] = {
-    "CONV_2D": lambda g, n, v: conv2d(n, v[0], v[1], _bias(v, n, g)),
-    "DEPTHWISE_CONV_2D": lambda g, n, v: depthwise_conv2d(n, v[0], v[1], _bias(v, n, g)),
-    "FULLY_CONNECTED": lambda g, n, v: fully_connected(n, v[0], v[1], _bias(v, n, g)),
+    "CONV_2D": lambda g, n, v: conv2d(n, v[0], v[1], _bias(v, n)),
+    "DEPTHWISE_CONV_2D": lambda g, n, v: depthwise_conv2d(n, v[0], v[1], _bias(v, n)),
+    "FULLY_CONNECTED": lambda g, n, v: fully_connected(n, v[0], v[1], _bias(v, n)),
     "MAX_POOL_2D": lambda g, n, v: max_pool2d(n, v[0]),
     "AVERAGE_POOL_2D": lambda g, n, v: average_pool2d(n, v[0]),
     "ADD": lambda g, n, v: v[0] + v[1],
@@ -165,7 +165,7 @@ KERNELS: dict[str, Callable] = {
 }
 
 
-def _bias(values, node, graph):
+def _bias(values, node):
     if len(node.inputs) > 2 and node.inputs[2] >= 0:
         return values[2]
     return F32(0)

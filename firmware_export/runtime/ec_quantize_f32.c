@@ -6,25 +6,33 @@
 
 #include "ec_runtime.h"
 
-void ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
-                     int output_is_uint8)
+int ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
+                    int output_is_uint8)
 {
+    /* Saturate in float to [qmin - zero point, qmax - zero point] (small integers, exact
+     * in float) before converting: converting or adding first could overflow int32. */
+    const float low = (float)(p->qmin - p->zero_point);
+    const float high = (float)(p->qmax - p->zero_point);
     int32_t i;
     for (i = 0; i < p->size; ++i) {
         float q = roundf(input[i] / p->scale); /* ties away from zero, like std::round */
         int32_t v;
-        if (q > 2147483520.0f) { /* saturate before converting: never undefined */
-            q = 2147483520.0f;
-        } else if (q < -2147483520.0f) {
-            q = -2147483520.0f;
+        if (q != q) { /* NaN: no integer stands for it (converting it is undefined) */
+            return EC_ERROR_NAN_INPUT;
         }
-        v = ec_clamp((int32_t)q + p->zero_point, p->qmin, p->qmax);
+        if (q > high) {
+            q = high;
+        } else if (q < low) {
+            q = low;
+        }
+        v = (int32_t)q + p->zero_point;
         if (output_is_uint8) {
             output[i] = (uint8_t)v;
         } else {
             ((int8_t *)output)[i] = (int8_t)v;
         }
     }
+    return EC_OK;
 }
 
 void ec_dequantize_f32(const ec_dequantize_params *p, const uint8_t *input, int input_is_uint8,

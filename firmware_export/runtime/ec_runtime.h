@@ -12,11 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_SAT)
 #include <arm_acle.h>
 #endif
 
-enum ec_status { EC_OK = 0, EC_ERROR_NULL = 1, EC_ERROR_ARENA_TOO_SMALL = 2 };
+/* EC_ERROR_NAN_INPUT: a float input holds a NaN (the outputs are then not written). */
+enum ec_status { EC_OK = 0, EC_ERROR_NULL = 1, EC_ERROR_ARENA_TOO_SMALL = 2,
+                 EC_ERROR_NAN_INPUT = 3 };
 
 enum ec_rounding { EC_ROUND_DOUBLE = 0, EC_ROUND_SINGLE = 1 };
 
@@ -97,6 +99,65 @@ static inline int32_t ec_clamp(int32_t v, int32_t lo, int32_t hi)
 static inline int32_t ec_offset_and_clamp(int32_t v, int32_t zero_point, int32_t lo, int32_t hi)
 {
     return ec_clamp(v, lo - zero_point, hi - zero_point) + zero_point;
+}
+
+/* ---- microcontroller fast paths (ec_mcu_s8.c) --------------------------------
+ * Used for layers whose requantization the exporter proved simple: double rounding
+ * (TFLite's reference), a right shift of at least 1 and |accumulator| < 2^30. Then
+ * SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31): for
+ * m >= 0 the saturating case cannot occur and TFLite's sign-dependent nudge gives the
+ * same value as flooring, so it is one rounding high multiply of 2 * acc (< 2^31), and
+ * RoundingDivideByPOT(x, e) for e >= 1 is (x + 2^(e-1) - (x < 0)) >> e (arithmetic
+ * shift: gcc, clang and armcc all shift int32 arithmetically). No branch. */
+
+#if defined(__ARM_FEATURE_DSP)
+/* (a * b + 2^31) >> 32: one instruction on DSP cores */
+static inline int32_t ec_mcu_high_mul_round(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+static inline int32_t ec_mcu_high_mul_round(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+}
+#endif
+
+/* MultiplyByQuantizedMultiplier(acc, multiplier, -right_shift), double rounding, under
+   the conditions above (|acc| < 2^30, right_shift >= 1, multiplier >= 0). */
+static inline int32_t ec_mcu_requantize(int32_t acc, int32_t multiplier, int32_t right_shift)
+{
+    const int32_t x = ec_mcu_high_mul_round(acc * 2, multiplier);
+    return (x + (x >> 31) + (int32_t)((1u << right_shift) >> 1)) >> right_shift;
+}
+
+/* The output stage of a fast layer: per channel multiplier and right shift, then the
+   output zero point and the activation clamp. */
+typedef struct {
+    const int32_t *multiplier;
+    const int32_t *right_shift; /* -(TFLite's shift), >= 1 */
+    int32_t zero_point, activation_min, activation_max;
+} ec_mcu_output;
+
+/* Copy the record into a local (const ec_mcu_output o = p->output): then the compiler knows
+   that the int8 output stores cannot change it and keeps its fields in registers. */
+static inline int8_t ec_mcu_output_value(const ec_mcu_output *o, int32_t acc, int32_t channel)
+{
+    int32_t v = ec_mcu_requantize(acc, o->multiplier[channel], o->right_shift[channel]) +
+                o->zero_point;
+#if defined(__ARM_FEATURE_SAT)
+    v = __ssat(v, 8);
+    if (o->activation_min != -128 || o->activation_max != 127) {
+        v = v < o->activation_min ? o->activation_min : v;
+        v = v > o->activation_max ? o->activation_max : v;
+    }
+#else
+    v = v < o->activation_min ? o->activation_min : v;
+    v = v > o->activation_max ? o->activation_max : v;
+#endif
+    return (int8_t)v;
 }
 
 /* ---- parameter records (one per op, mirroring edgecnn/params.py) ------------- */
@@ -198,10 +259,33 @@ typedef struct {
     float scale;
 } ec_dequantize_params;
 
+/* CONV_2D (as a GEMM: 1x1 in place, KxK through an im2col scratch of two patches),
+   FULLY_CONNECTED (pixels = rows) and DEPTHWISE_CONV_2D, for ec_mcu_s8.c. */
+typedef struct {
+    int32_t batch, height, width, in_channels;
+    int32_t out_height, out_width, out_channels;
+    int32_t kernel_height, kernel_width, stride_height, stride_width;
+    int32_t dilation_height, dilation_width, pad_top, pad_left;
+    int32_t input_zero_point;
+    const int8_t *weights;      /* conv: [out][kh][kw][in]; depthwise: [kh][kw][out] */
+    const int32_t *bias;        /* depthwise: the raw bias, for outputs near the border */
+    const int32_t *folded_bias; /* bias - input_zero_point * sum(weights of the channel) */
+    ec_mcu_output output;
+} ec_mcu_conv_params;
+
 /* ---- kernels ---------------------------------------------------------------- */
 
 void ec_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
 void ec_depthwise_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
+/* scratch: 2 * kernel_height * kernel_width * in_channels bytes unless the kernel is 1x1
+   without padding (then NULL) */
+void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *output,
+                      int8_t *scratch);
+void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
+                                int8_t *output);
+/* rows x in_channels input, rows x out_channels output (the conv fields unused) */
+void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const int8_t *input,
+                               int8_t *output);
 void ec_max_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
 void ec_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
 void ec_fully_connected_s8(const ec_fully_connected_params *p, const int8_t *input,
@@ -215,8 +299,8 @@ void ec_concat_part(const ec_concat_part_params *p, const uint8_t *input, uint8_
 void ec_space_to_batch_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
 void ec_batch_to_space_s8(const ec_space_batch_params *p, const int8_t *input, int8_t *output);
 void ec_transpose(const ec_transpose_params *p, const void *input, void *output);
-void ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
-                     int output_is_uint8);
+int ec_quantize_f32(const ec_quantize_params *p, const float *input, uint8_t *output,
+                    int output_is_uint8); /* EC_OK, or EC_ERROR_NAN_INPUT */
 void ec_dequantize_f32(const ec_dequantize_params *p, const uint8_t *input, int input_is_uint8,
                        float *output);
 

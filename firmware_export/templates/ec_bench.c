@@ -14,3 +14,10 @@ void ec_bench_end(void)
 {
     ec_bench_state = 0;
 }
+
+/* Called after each layer when the model is compiled with -DEC_BENCH_LAYERS
+   (benchmarks/bench_mcu.py counts instructions per layer with it). */
+void ec_bench_layer(void)
+{
+    ec_bench_state = 2;
+}

@@ -6,17 +6,22 @@ Needs torch, onnx and scikit-learn (none installed by CI). Writes tests/models/f
                       a residual ADD, stride-2 convolution, global average pool, Linear, Softmax
   digits_mixed.onnx   the other importer paths: HardSwish, ReLU6 (Clip), AveragePool,
                       MaxPool, Concat, Sigmoid, Flatten of an NCHW tensor into Gemm, Pad
+  resnet_stem.onnx    untrained (seeded) 3x32x32 net: the paths trained models above do not
+                      take: 7x7/2 conv with padding 3 and maxpool(3, 2, 1) (explicit PADs),
+                      BatchNorm, Hardsigmoid, AdaptiveAvgPool, x.view(n, -1); opset 13
+  resnet_stem.npz     x [8, 3, 32, 32] inputs and PyTorch's outputs y for them
   digits_split.npz    the held-out split: x [N, 1, 8, 8] float32 in [0, 1] (pixel / 255 of
                       the PNGs that make_digits_example.py writes), y [N] int64 labels;
                       calibration takes the first samples of x_calibration (training split)
   manifest.json       provenance: versions, seed, float accuracy on the held-out split
 
-    python tests/generators/make_quantize_models.py
+    python tests/generators/make_quantize_models.py [--only-stem]
 """
 
 import hashlib
 import json
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -83,6 +88,45 @@ class Mixed(nn.Module):
         return self.fc2(torch.relu(self.fc1(x)))
 
 
+class ResNetStem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 7, 2, 3)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.conv2 = nn.Conv2d(8, 8, 3, 1, 1)
+        self.gate = nn.Hardsigmoid()
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn(self.conv(x))))
+        x = x + self.gate(self.conv2(x))
+        x = self.gap(x)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def make_resnet_stem():
+    torch.manual_seed(SEED)
+    model = ResNetStem()
+    with torch.no_grad():   # non-trivial BatchNorm statistics to fold
+        model.bn.running_mean.uniform_(-0.2, 0.2)
+        model.bn.running_var.uniform_(0.5, 2.0)
+        model.bn.weight.uniform_(0.5, 1.5)
+        model.bn.bias.uniform_(-0.1, 0.1)
+    model.eval()
+    x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(SEED))
+    path = os.path.join(OUT, "resnet_stem.onnx")
+    torch.onnx.export(model, x[:1], path, opset_version=13, input_names=["image"],
+                      output_names=["scores"], dynamo=False,
+                      training=torch.onnx.TrainingMode.PRESERVE)
+    with torch.no_grad():
+        y = model(x).numpy()
+    np.savez_compressed(os.path.join(OUT, "resnet_stem.npz"), x=x.numpy(), y=y)
+    with open(path, "rb") as f:
+        return {"sha256": hashlib.sha256(f.read()).hexdigest(), "opset": 13, "trained": False}
+
+
 def train(model, x, y, epochs=30):
     torch.manual_seed(SEED)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -110,6 +154,13 @@ def accuracy(model, x, y):
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["--only-stem"]:   # without retraining the digits models
+        with open(os.path.join(OUT, "manifest.json")) as f:
+            manifest = json.load(f)
+        manifest["models"]["resnet_stem.onnx"] = make_resnet_stem()
+        with open(os.path.join(OUT, "manifest.json"), "w") as f:
+            json.dump(manifest, f, indent=1, sort_keys=True)
+        return
     digits = load_digits()
     pixels = np.round(digits.images * 255.0 / 16.0) / 255.0     # what run feeds for the PNGs
     x = pixels.astype(np.float32)[:, None]                      # NCHW
@@ -133,6 +184,7 @@ def main():
             digest = hashlib.sha256(f.read()).hexdigest()
         manifest["models"][name + ".onnx"] = {
             "float_test_accuracy": accuracy(model, x_test, y_test), "sha256": digest}
+    manifest["models"]["resnet_stem.onnx"] = make_resnet_stem()
     np.savez_compressed(os.path.join(OUT, "digits_split.npz"), x=x_test,
                         y=y_test.astype(np.int64), x_calibration=x_train[:200])
     manifest["split"] = {"test": len(x_test), "calibration": 200, "test_size": 0.25}

@@ -1,0 +1,609 @@
+/* A-profile (AArch64) NEON and SDOT kernels: the packed-weight int8 GEMM of every convolution
+ * and fully connected layer, depthwise rows and the output stages of reference/quant.py on
+ * vectors. One home for both users: the Cython core includes this file on aarch64 (and picks
+ * the SDOT functions at run time, from HWCAP_ASIMDDP), and so does C exported for a
+ * Cortex-A (`make aarch64`). Everything is bit-exact with the reference:
+ *
+ * - Products and sums are exact. SDOT adds four int8 x int8 products to an int32 lane. The
+ *   NEON-only path multiplies int8 pairs into int16 (SMULL, |x * w| <= 2^14) and adds
+ *   neighbouring int16 lanes into int32 (SADALP); with `pairs` it first adds a second
+ *   product in int16 (SMLAL), exact only when no weight is -128 (|x * w| <= 128 * 127, two
+ *   of them < 2^15): the caller checks the weights once. Accumulators wrap like the rest of
+ *   the core, and lowering checked that the true sums fit in int32.
+ * - Double rounding: SQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul exactly (ties
+ *   up, INT32_MIN * INT32_MIN saturates); RoundingDivideByPOT (ties away from zero) is a
+ *   rounding shift (SRSHL, ties up) after subtracting one from negative values, saturating
+ *   (SQADD) so INT32_MIN stays put.
+ * - float32 (XNNPACK): SCVTF, FMUL in float32, FCVTNS rounds to nearest with ties to even
+ *   and saturates, as rint() then a clamp does.
+ * - + zero point and the clamp: saturating narrows to int16, a saturating add of the zero
+ *   point, a saturating narrow to int8 and the clamp give clamp(v + zero_point, lo, hi)
+ *   for every int32 v (a saturated value stays beyond any int8 bound).
+ *
+ * Vector loads may read up to 15 bytes past the data (the core's arena and the exported
+ * arena have slack for it; whatever those bytes are, they meet zero weights or are not
+ * stored). */
+#ifndef EC_A64_NEON_H
+#define EC_A64_NEON_H
+
+#include "ec_gemm_s8.h"
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#include <string.h>
+
+#define EC_A64_INLINE static inline __attribute__((always_inline))
+/* The SDOT code, whatever the file's -march: call it only where the CPU has the dot product
+   (ARMv8.2-A FEAT_DotProd: HWCAP_ASIMDDP on Linux; a Raspberry Pi 5, not a Pi 4). */
+#define EC_A64_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+
+/* ---- output stages ------------------------------------------------------------------ */
+
+/* reference.quant.multiply_by_quantized_multiplier on four lanes (double rounding), the
+   shift split into left = max(shift, 0) and neg_right = -max(-shift, 0). */
+EC_A64_INLINE int32x4_t ec_a64_mbqm(int32x4_t x, int32x4_t multiplier, int32x4_t left,
+                                    int32x4_t neg_right)
+{
+    const int32x4_t high = vqrdmulhq_s32(vshlq_s32(x, left), multiplier);
+    /* -1 for negative values when there is a right shift (neg_right < 0), else 0 */
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, neg_right), 31);
+    return vrshlq_s32(vqaddq_s32(high, fixup), neg_right);
+}
+
+/* Four int32 vectors + zero point, clamped to [lo, hi], as 16 bytes (see the top). */
+EC_A64_INLINE int8x16_t ec_a64_narrow(int32x4_t q0, int32x4_t q1, int32x4_t q2, int32x4_t q3,
+                                      int16x8_t zero_point, int8x16_t lo, int8x16_t hi)
+{
+    const int16x8_t h0 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(q0), q1), zero_point);
+    const int16x8_t h1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(q2), q3), zero_point);
+    return vminq_s8(vmaxq_s8(vqmovn_high_s16(vqmovn_s16(h0), h1), lo), hi);
+}
+
+/* The output stage of 16 channels starting at c, loaded once for many pixels. */
+typedef struct {
+    int32x4_t multiplier[4], left[4], neg_right[4];
+    float32x4_t scale[4];
+    int16x8_t zero_point;
+    int8x16_t lo, hi;
+} ec_a64_stage;
+
+EC_A64_INLINE void ec_a64_stage_load(ec_a64_stage *s, const int mode, const ec_gemm_out *out,
+                                     ptrdiff_t c)
+{
+    int j;
+    s->zero_point = vdupq_n_s16((int16_t)out->zero_point);
+    s->lo = vdupq_n_s8((int8_t)out->lo);
+    s->hi = vdupq_n_s8((int8_t)out->hi);
+    for (j = 0; j < 4; ++j) {
+        if (mode == EC_OUT_FLOAT32) {
+            s->scale[j] = vld1q_f32(out->scale + c + 4 * j);
+        } else {
+            s->multiplier[j] = vld1q_s32(out->multiplier + c + 4 * j);
+            s->left[j] = vld1q_s32(out->left + c + 4 * j);
+            s->neg_right[j] = vnegq_s32(vld1q_s32(out->right + c + 4 * j));
+        }
+    }
+}
+
+/* One vector of 4 channels (j-th of the stage) before the zero point. */
+EC_A64_INLINE int32x4_t ec_a64_stage_scale(const ec_a64_stage *s, const int mode, int j,
+                                           int32x4_t acc)
+{
+    if (mode == EC_OUT_FLOAT32)
+        return vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(acc), s->scale[j]));
+    return ec_a64_mbqm(acc, s->multiplier[j], s->left[j], s->neg_right[j]);
+}
+
+EC_A64_INLINE int8x16_t ec_a64_stage_apply(const ec_a64_stage *s, const int mode,
+                                           const int32x4_t acc[4])
+{
+    return ec_a64_narrow(ec_a64_stage_scale(s, mode, 0, acc[0]),
+                         ec_a64_stage_scale(s, mode, 1, acc[1]),
+                         ec_a64_stage_scale(s, mode, 2, acc[2]),
+                         ec_a64_stage_scale(s, mode, 3, acc[3]), s->zero_point, s->lo, s->hi);
+}
+
+/* The first n (<= 16 stored, n > 0) bytes of v. */
+EC_A64_INLINE void ec_a64_store_bytes(int8_t *dst, ptrdiff_t n, int8x16_t v)
+{
+    if (n >= 16) {
+        vst1q_s8(dst, v);
+    } else {
+        int8_t tmp[16];
+        vst1q_s8(tmp, v);
+        memcpy(dst, tmp, (size_t)n);
+    }
+}
+
+/* A tile's channels of one pixel (nq quarters of 4): requantized bytes, or the int32
+   accumulators; n of them stored (n > 0). */
+EC_A64_INLINE void ec_a64_store_pixel(const int nq, const int mode, const ec_a64_stage *s,
+                                      const int32x4_t acc[4], void *dst, ptrdiff_t n)
+{
+    int j;
+    if (mode != EC_OUT_INT32) {
+        if (nq == 2) {
+            const int32x4_t zero = vdupq_n_s32(0);
+            const int8x16_t v = ec_a64_narrow(ec_a64_stage_scale(s, mode, 0, acc[0]),
+                                              ec_a64_stage_scale(s, mode, 1, acc[1]), zero, zero,
+                                              s->zero_point, s->lo, s->hi);
+            if (n >= 8) {
+                vst1_s8((int8_t *)dst, vget_low_s8(v));
+                return;
+            }
+            ec_a64_store_bytes((int8_t *)dst, n, v);
+            return;
+        }
+        ec_a64_store_bytes((int8_t *)dst, n, ec_a64_stage_apply(s, mode, acc));
+        return;
+    }
+    if (n >= 4 * nq) {
+        for (j = 0; j < nq; ++j)
+            vst1q_s32((int32_t *)dst + 4 * j, acc[j]);
+    } else {
+        int32_t tmp[16];
+        for (j = 0; j < nq; ++j)
+            vst1q_s32(tmp + 4 * j, acc[j]);
+        memcpy(dst, tmp, (size_t)n * 4);
+    }
+}
+
+/* The tile's output: mr pixels x the 4 * nq channels at oc0 (fewer at the end of cout). */
+EC_A64_INLINE void ec_a64_tile_out(const int mr, const int nq, const int mode,
+                                   int32x4_t acc[][4], const ec_gemm_windows *win,
+                                   ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out,
+                                   void *dst, ptrdiff_t dst_stride)
+{
+    const ptrdiff_t element = mode == EC_OUT_INT32 ? 4 : 1;
+    ec_a64_stage s;
+    int p;
+    if (mode != EC_OUT_INT32)
+        ec_a64_stage_load(&s, mode, out, oc0);
+    else
+        memset(&s, 0, sizeof s);
+    for (p = 0; p < mr; ++p)
+        if (p < win->pixels)
+            ec_a64_store_pixel(nq, mode, &s, acc[p],
+                               (int8_t *)dst + (p * dst_stride + oc0) * element, cout - oc0);
+}
+
+/* 4 input bytes of a pixel, repeated in every 32-bit lane. */
+EC_A64_INLINE int8x16_t ec_a64_load_quad(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+
+/* ---- GEMM, NEON only (every AArch64 CPU: Cortex-A53, A72 = Raspberry Pi 3, 4) --------- */
+
+/* One depth quad for mr pixels (x[p]: the pixel's 4 bytes repeated; w: 16 channels x 4
+   depths, the first nq quarters used): the quarter j of the weights holds channels
+   4j..4j+3 x 4 depths; SMULL / SMULL2 give the 16 products as int16, SADALP adds
+   neighbours into int32: lo[j] = (c0: k0+k1, k2+k3, c1: ...), hi[j] the same for c2, c3. */
+EC_A64_INLINE void ec_a64_neon_quad(const int mr, const int nq, int32x4_t lo[][4],
+                                    int32x4_t hi[][4], const int8_t *w, const int8x16_t x[])
+{
+    int p, j;
+    for (j = 0; j < nq; ++j) {
+        const int8x16_t wj = vld1q_s8(w + 16 * j);
+        for (p = 0; p < mr; ++p) {
+            lo[p][j] = vpadalq_s16(lo[p][j], vmull_s8(vget_low_s8(wj), vget_low_s8(x[p])));
+            hi[p][j] = vpadalq_s16(hi[p][j], vmull_high_s8(wj, x[p]));
+        }
+    }
+}
+
+/* Two depth quads (w: the second 64 bytes on), their products summed in int16 first (SMLAL;
+   exact when no weight is -128). */
+EC_A64_INLINE void ec_a64_neon_quad_pair(const int mr, const int nq, int32x4_t lo[][4],
+                                         int32x4_t hi[][4], const int8_t *w,
+                                         const int8x16_t x0[], const int8x16_t x1[])
+{
+    int p, j;
+    for (j = 0; j < nq; ++j) {
+        const int8x16_t w0 = vld1q_s8(w + 16 * j), w1 = vld1q_s8(w + 64 + 16 * j);
+        for (p = 0; p < mr; ++p) {
+            int16x8_t l = vmull_s8(vget_low_s8(w0), vget_low_s8(x0[p]));
+            int16x8_t h = vmull_high_s8(w0, x0[p]);
+            l = vmlal_s8(l, vget_low_s8(w1), vget_low_s8(x1[p]));
+            h = vmlal_high_s8(h, w1, x1[p]);
+            lo[p][j] = vpadalq_s16(lo[p][j], l);
+            hi[p][j] = vpadalq_s16(hi[p][j], h);
+        }
+    }
+}
+
+/* One tile: mr pixels x nq quarters (4 channels each) of one group of 16 output channels (w
+   at the group). A final pairwise add (ADDP) makes one lane per channel. With `pairs`, depth
+   quads go two at a time: within a tap, or across taps when a tap is one quad deep. */
+EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int nq, const int mode,
+                                    const int pairs, const ec_gemm_windows *win,
+                                    const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
+                                    ptrdiff_t cout, const ec_gemm_out *out, void *dst,
+                                    ptrdiff_t dst_stride)
+{
+    int32x4_t lo[8][4], hi[8][4], acc[8][4];
+    int8x16_t x0[8], x1[8];
+    const ptrdiff_t kq_per_tap = win->kq_per_tap, ntaps = win->ntaps;
+    const int8_t *base[8];
+    ptrdiff_t t, kq;
+    int p, j;
+    for (p = 0; p < mr; ++p) {
+        base[p] = (const int8_t *)win->base[p];
+        for (j = 0; j < nq; ++j)
+            lo[p][j] = hi[p][j] = vdupq_n_s32(0);
+    }
+    if (pairs && kq_per_tap == 1) {
+        for (t = 0; t + 2 <= ntaps; t += 2, w += 128) {
+            for (p = 0; p < mr; ++p) {
+                x0[p] = ec_a64_load_quad(base[p] + win->tap_offset[t]);
+                x1[p] = ec_a64_load_quad(base[p] + win->tap_offset[t + 1]);
+            }
+            ec_a64_neon_quad_pair(mr, nq, lo, hi, w, x0, x1);
+        }
+        if (t < ntaps) {
+            for (p = 0; p < mr; ++p)
+                x0[p] = ec_a64_load_quad(base[p] + win->tap_offset[t]);
+            ec_a64_neon_quad(mr, nq, lo, hi, w, x0);
+        }
+    } else {
+        for (t = 0; t < ntaps; ++t) {
+            const int8_t *row[8];
+            for (p = 0; p < mr; ++p)
+                row[p] = base[p] + win->tap_offset[t];
+            kq = 0;
+            if (pairs) {
+                for (; kq + 2 <= kq_per_tap; kq += 2, w += 128) {
+                    for (p = 0; p < mr; ++p) {
+                        x0[p] = ec_a64_load_quad(row[p] + 4 * kq);
+                        x1[p] = ec_a64_load_quad(row[p] + 4 * kq + 4);
+                    }
+                    ec_a64_neon_quad_pair(mr, nq, lo, hi, w, x0, x1);
+                }
+            }
+            for (; kq < kq_per_tap; ++kq, w += 64) {
+                for (p = 0; p < mr; ++p)
+                    x0[p] = ec_a64_load_quad(row[p] + 4 * kq);
+                ec_a64_neon_quad(mr, nq, lo, hi, w, x0);
+            }
+        }
+    }
+    for (j = 0; j < nq; ++j) {
+        const int32x4_t b = vld1q_s32(bias + oc0 + 4 * j);
+        for (p = 0; p < mr; ++p)
+            acc[p][j] = vaddq_s32(b, vpaddq_s32(lo[p][j], hi[p][j]));
+    }
+    ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
+}
+
+/* ---- GEMM with SDOT (ARMv8.2-A dot product: Cortex-A55, A76 = Raspberry Pi 5) --------- */
+
+/* One tile: mr pixels x nq quarters of 4 channels; SDOT adds, per 32-bit lane, the 4
+   products of a channel's 4 weights with the pixel's 4 bytes picked by lane (16 bytes = 4
+   depth quads loaded at once where a tap has 4 or more). */
+#define EC_A64_SDOT_QUAD(s)                                                                 \
+    do {                                                                                    \
+        for (j = 0; j < nq; ++j)                                                            \
+            wv[j] = vld1q_s8(w + 64 * (s) + 16 * j);                                        \
+        for (p = 0; p < mr; ++p)                                                            \
+            for (j = 0; j < nq; ++j)                                                        \
+                acc[p][j] = vdotq_laneq_s32(acc[p][j], wv[j], x[p], (s));                   \
+    } while (0)
+
+EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int nq, const int mode,
+        const ec_gemm_windows *win, const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
+        ptrdiff_t cout, const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
+{
+    int32x4_t acc[8][4];
+    const ptrdiff_t kq_per_tap = win->kq_per_tap;
+    const int8_t *base[8];
+    ptrdiff_t t, kq;
+    int p, j;
+    for (p = 0; p < mr; ++p)
+        base[p] = (const int8_t *)win->base[p];
+    for (j = 0; j < nq; ++j) {
+        const int32x4_t b = vld1q_s32(bias + oc0 + 4 * j);
+        for (p = 0; p < mr; ++p)
+            acc[p][j] = b;
+    }
+    for (t = 0; t < win->ntaps; ++t) {
+        const int8_t *row[8];
+        for (p = 0; p < mr; ++p)
+            row[p] = base[p] + win->tap_offset[t];
+        kq = 0;
+        for (; kq + 4 <= kq_per_tap; kq += 4, w += 256) {
+            int8x16_t x[8], wv[4];
+            for (p = 0; p < mr; ++p)
+                x[p] = vld1q_s8(row[p] + 4 * kq);
+            EC_A64_SDOT_QUAD(0);
+            EC_A64_SDOT_QUAD(1);
+            EC_A64_SDOT_QUAD(2);
+            EC_A64_SDOT_QUAD(3);
+        }
+        for (; kq < kq_per_tap; ++kq, w += 64) {
+            int8x16_t x[8], wv[4];
+            for (p = 0; p < mr; ++p)
+                x[p] = ec_a64_load_quad(row[p] + 4 * kq);
+            EC_A64_SDOT_QUAD(0);
+        }
+    }
+    ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
+}
+#undef EC_A64_SDOT_QUAD
+
+/* ---- GEMM drivers: every group of 16 channels for up to EC_GEMM_MAX_PIXELS pixels ---- */
+
+/* Pixels first .. first + mr - 1 of win (rows past its pixels repeat that first row). */
+EC_A64_INLINE ec_gemm_windows ec_a64_part(const ec_gemm_windows *win, ptrdiff_t first, int mr)
+{
+    ec_gemm_windows part = *win;
+    int p;
+    part.pixels = win->pixels - first < mr ? win->pixels - first : mr;
+    for (p = 0; p < mr; ++p)
+        part.base[p] = win->base[first + p < win->pixels ? first + p : first];
+    return part;
+}
+
+typedef void (*ec_a64_tile_fn)(const ec_gemm_windows *win, const int8_t *w,
+                               const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,
+                               const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride);
+
+/* The tiles of one kernel family and output mode: mr pixels x 16 channels, one pixel x 16,
+   and for a last group of at most 8 channels mr8 pixels x 8, one pixel x 8. */
+typedef struct {
+    ec_a64_tile_fn wide, wide1, narrow, narrow1;
+    int mr, mr8;
+} ec_a64_tiles;
+
+/* Instantiations with every constant fixed, so the accumulators live in registers. */
+#define EC_A64_NEON_TILE(MR, NQ, MODE, PAIRS, NAME)                                         \
+    static void NAME(const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,      \
+                     ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out, void *dst,      \
+                     ptrdiff_t dst_stride)                                                  \
+    {                                                                                       \
+        ec_a64_tile_neon(MR, NQ, MODE, PAIRS, win, w, bias, oc0, cout, out, dst,            \
+                         dst_stride);                                                       \
+    }
+#define EC_A64_SDOT_TILE(MR, NQ, MODE, NAME)                                                \
+    EC_A64_DOTPROD static void NAME(const ec_gemm_windows *win, const int8_t *w,            \
+                                    const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,     \
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride) \
+    {                                                                                       \
+        ec_a64_tile_sdot(MR, NQ, MODE, win, w, bias, oc0, cout, out, dst, dst_stride);      \
+    }
+#define EC_A64_NEON_TILES(MODE, PAIRS, NAME)                                                \
+    EC_A64_NEON_TILE(2, 4, MODE, PAIRS, NAME##_2x16)                                        \
+    EC_A64_NEON_TILE(1, 4, MODE, PAIRS, NAME##_1x16)                                        \
+    EC_A64_NEON_TILE(4, 2, MODE, PAIRS, NAME##_4x8)                                         \
+    EC_A64_NEON_TILE(1, 2, MODE, PAIRS, NAME##_1x8)                                         \
+    static const ec_a64_tiles NAME = {NAME##_2x16, NAME##_1x16, NAME##_4x8, NAME##_1x8, 2, 4};
+#define EC_A64_SDOT_TILES(MODE, NAME)                                                       \
+    EC_A64_SDOT_TILE(4, 4, MODE, NAME##_4x16)                                               \
+    EC_A64_SDOT_TILE(1, 4, MODE, NAME##_1x16)                                               \
+    EC_A64_SDOT_TILE(8, 2, MODE, NAME##_8x8)                                                \
+    EC_A64_SDOT_TILE(1, 2, MODE, NAME##_1x8)                                                \
+    static const ec_a64_tiles NAME = {NAME##_4x16, NAME##_1x16, NAME##_8x8, NAME##_1x8, 4, 8};
+EC_A64_NEON_TILES(EC_OUT_DOUBLE, 1, ec_a64_neon_pairs_double)
+EC_A64_NEON_TILES(EC_OUT_FLOAT32, 1, ec_a64_neon_pairs_float32)
+EC_A64_NEON_TILES(EC_OUT_INT32, 1, ec_a64_neon_pairs_int32)
+EC_A64_NEON_TILES(EC_OUT_DOUBLE, 0, ec_a64_neon_double)
+EC_A64_NEON_TILES(EC_OUT_FLOAT32, 0, ec_a64_neon_float32)
+EC_A64_NEON_TILES(EC_OUT_INT32, 0, ec_a64_neon_int32)
+EC_A64_SDOT_TILES(EC_OUT_DOUBLE, ec_a64_sdot_double)
+EC_A64_SDOT_TILES(EC_OUT_FLOAT32, ec_a64_sdot_float32)
+EC_A64_SDOT_TILES(EC_OUT_INT32, ec_a64_sdot_int32)
+#undef EC_A64_SDOT_TILES
+#undef EC_A64_NEON_TILES
+#undef EC_A64_SDOT_TILE
+#undef EC_A64_NEON_TILE
+
+/* Runs tiles over every group of 16 channels (the last one 8 wide when it has at most 8)
+   and the window's pixels in runs of the tile's height (single pixels at the end). */
+static inline void ec_a64_gemm_with(const ec_a64_tiles *tiles, const ec_gemm_windows *win,
+                                    const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
+{
+    const ptrdiff_t groups = (cout + 15) / 16;
+    const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
+    const ptrdiff_t element = out->mode == EC_OUT_INT32 ? 4 : 1;
+    ptrdiff_t first, g;
+    for (g = 0; g < groups; ++g) {
+        const int narrow = cout - 16 * g <= 8;
+        const int mr = narrow ? tiles->mr8 : tiles->mr;
+        for (first = 0; first < win->pixels; first += mr) {
+            const int single = win->pixels - first == 1;
+            const ec_gemm_windows part = ec_a64_part(win, first, single ? 1 : mr);
+            const ec_a64_tile_fn tile = narrow ? (single ? tiles->narrow1 : tiles->narrow)
+                                               : (single ? tiles->wide1 : tiles->wide);
+            tile(&part, w + g * group_stride, bias, 16 * g, cout, out,
+                 (int8_t *)dst + first * dst_stride * element, dst_stride);
+        }
+    }
+}
+
+/* out[p][oc] for the window's pixels and every output channel (bias and the output stage's
+   arrays are cout rounded up to 16 long); dst_stride counts elements of the output (int8,
+   or int32 for EC_OUT_INT32). pairs: no weight is -128 (see the top). */
+static inline void ec_a64_gemm_neon(const ec_gemm_windows *win, const int8_t *w,
+                                    const int32_t *bias, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride,
+                                    int pairs)
+{
+    const ec_a64_tiles *tiles;
+    if (out->mode == EC_OUT_DOUBLE)
+        tiles = pairs ? &ec_a64_neon_pairs_double : &ec_a64_neon_double;
+    else if (out->mode == EC_OUT_FLOAT32)
+        tiles = pairs ? &ec_a64_neon_pairs_float32 : &ec_a64_neon_float32;
+    else
+        tiles = pairs ? &ec_a64_neon_pairs_int32 : &ec_a64_neon_int32;
+    ec_a64_gemm_with(tiles, win, w, bias, cout, out, dst, dst_stride);
+}
+
+/* The same contract with SDOT (call only on a CPU with the dot product). */
+static inline void ec_a64_gemm_sdot(const ec_gemm_windows *win, const int8_t *w,
+                                    const int32_t *bias, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
+{
+    ec_a64_gemm_with(out->mode == EC_OUT_DOUBLE ? &ec_a64_sdot_double
+                     : out->mode == EC_OUT_FLOAT32 ? &ec_a64_sdot_float32 : &ec_a64_sdot_int32,
+                     win, w, bias, cout, out, dst, dst_stride);
+}
+
+/* ---- depthwise ------------------------------------------------------------------------ */
+
+/* One row of depthwise output pixels, depth multiplier 1: for each output vector ox (its
+   window at x + ox * pixel_step), acc[c] = bias[c] + sum over taps t of
+   x[tap_offset[t] + c] * w[t][c] (w: int8 [ntaps][coutp], coutp a multiple of 16),
+   requantized (EC_OUT_DOUBLE or EC_OUT_FLOAT32), stored at dst + ox * out_step + c (only the
+   first row_elements bytes of the row). 16 lanes hold 16 channels of a pixel; with fewer
+   channels and stride 1 they hold 16 / channels whole pixels (the caller passes the weights
+   and output stage repeated, pixel_step = out_step = 16, cout = 16). SMULL gives a tap's
+   products as int16, SMLAL adds a second tap's (with `pairs`: no weight is -128), SADDW
+   widens them into the int32 accumulators. */
+EC_A64_INLINE void ec_a64_depthwise_row_body(const int fixed_taps, const int mode,
+        const int pairs, const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+        ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset,
+        ptrdiff_t ntaps, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_gemm_out *out, int8_t *dst)
+{
+    ptrdiff_t c, ox, t;
+    if (fixed_taps)
+        ntaps = fixed_taps;
+    for (c = 0; c < cout; c += 16) {
+        int32x4_t b[4];
+        ec_a64_stage s;
+        const int8_t *pixel = x + c;
+        int j;
+        for (j = 0; j < 4; ++j)
+            b[j] = vld1q_s32(bias + c + 4 * j);
+        ec_a64_stage_load(&s, mode, out, c);
+        for (ox = 0; ox < ow; ++ox, pixel += pixel_step) {
+            int32x4_t acc[4];
+            ptrdiff_t valid = row_elements - ox * out_step - c;
+            for (j = 0; j < 4; ++j)
+                acc[j] = b[j];
+            for (t = 0; t < ntaps; t += 1 + pairs) {
+                const int8x16_t x0 = vld1q_s8(pixel + tap_offset[t]);
+                const int8x16_t w0 = vld1q_s8(w + t * coutp + c);
+                int16x8_t l = vmull_s8(vget_low_s8(x0), vget_low_s8(w0));
+                int16x8_t h = vmull_high_s8(x0, w0);
+                if (pairs && t + 1 < ntaps) {
+                    const int8x16_t x1 = vld1q_s8(pixel + tap_offset[t + 1]);
+                    const int8x16_t w1 = vld1q_s8(w + (t + 1) * coutp + c);
+                    l = vmlal_s8(l, vget_low_s8(x1), vget_low_s8(w1));
+                    h = vmlal_high_s8(h, x1, w1);
+                }
+                acc[0] = vaddw_s16(acc[0], vget_low_s16(l));
+                acc[1] = vaddw_high_s16(acc[1], l);
+                acc[2] = vaddw_s16(acc[2], vget_low_s16(h));
+                acc[3] = vaddw_high_s16(acc[3], h);
+            }
+            if (valid > cout - c)
+                valid = cout - c;
+            ec_a64_store_bytes(dst + ox * out_step + c, valid, ec_a64_stage_apply(&s, mode, acc));
+        }
+    }
+}
+
+#define EC_A64_DEPTHWISE(TAPS, MODE, PAIRS, NAME)                                           \
+    static void NAME(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step, ptrdiff_t out_step, \
+                     ptrdiff_t row_elements, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,  \
+                     const int8_t *w, const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp, \
+                     const ec_gemm_out *out, int8_t *dst)                                   \
+    {                                                                                       \
+        ec_a64_depthwise_row_body(TAPS, MODE, PAIRS, x, ow, pixel_step, out_step,           \
+                                  row_elements, tap_offset, ntaps, w, bias, cout, coutp,    \
+                                  out, dst);                                                \
+    }
+EC_A64_DEPTHWISE(9, EC_OUT_DOUBLE, 1, ec_a64_depthwise9p_double)
+EC_A64_DEPTHWISE(9, EC_OUT_FLOAT32, 1, ec_a64_depthwise9p_float32)
+EC_A64_DEPTHWISE(0, EC_OUT_DOUBLE, 1, ec_a64_depthwisep_double)
+EC_A64_DEPTHWISE(0, EC_OUT_FLOAT32, 1, ec_a64_depthwisep_float32)
+EC_A64_DEPTHWISE(0, EC_OUT_DOUBLE, 0, ec_a64_depthwise_double)
+EC_A64_DEPTHWISE(0, EC_OUT_FLOAT32, 0, ec_a64_depthwise_float32)
+#undef EC_A64_DEPTHWISE
+
+/* The contract of ec_a64_depthwise_row_body, any taps (out->mode DOUBLE or FLOAT32). */
+static inline void ec_a64_depthwise_row(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
+        ptrdiff_t out_step, ptrdiff_t row_elements, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        const int8_t *w, const int32_t *bias, ptrdiff_t cout, ptrdiff_t coutp,
+        const ec_gemm_out *out, int8_t *dst, int pairs)
+{
+    const int f32 = out->mode == EC_OUT_FLOAT32;
+    if (pairs && ntaps == 9)   /* 3x3, by far the most common */
+        (f32 ? ec_a64_depthwise9p_float32 : ec_a64_depthwise9p_double)(
+            x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps, w, bias, cout, coutp,
+            out, dst);
+    else if (pairs)
+        (f32 ? ec_a64_depthwisep_float32 : ec_a64_depthwisep_double)(
+            x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps, w, bias, cout, coutp,
+            out, dst);
+    else
+        (f32 ? ec_a64_depthwise_float32 : ec_a64_depthwise_double)(
+            x, ow, pixel_step, out_step, row_elements, tap_offset, ntaps, w, bias, cout, coutp,
+            out, dst);
+}
+
+/* ---- ADD ------------------------------------------------------------------------------ */
+
+/* ADD's fixed-point parameters (reference/elementwise.py add, add_common.cc), each shift
+   split into left = max(shift, 0) and right = max(-shift, 0). */
+typedef struct {
+    int32_t zp1, zp2, out_zp, left_shift;
+    int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro;
+    int32_t act_min, act_max;
+} ec_a64_add_params;
+
+/* (x - zero point) << left_shift for the 8 int8 of x as two int32 vectors. */
+EC_A64_INLINE void ec_a64_add_widen(int8x8_t x, int16x8_t zero_point, int32x4_t shift,
+                                    int32x4_t *lo, int32x4_t *hi)
+{
+    const int16x8_t centred = vsubq_s16(vmovl_s8(x), zero_point);   /* |.| <= 255 */
+    *lo = vshlq_s32(vmovl_s16(vget_low_s16(centred)), shift);
+    *hi = vshlq_s32(vmovl_high_s16(centred), shift);
+}
+
+/* ADD of two same-shape int8 rows, double rounding: out = clamp(MBQM(MBQM((a - zp1) <<
+   left_shift, m1) + MBQM((b - zp2) << left_shift, m2), mo) + out_zp). 16 at a time, the
+   last partial vector through a copy (nothing read or written past n). */
+static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                                   const ec_a64_add_params *q)
+{
+    const int16x8_t zp1 = vdupq_n_s16((int16_t)q->zp1), zp2 = vdupq_n_s16((int16_t)q->zp2);
+    const int16x8_t out_zp = vdupq_n_s16((int16_t)q->out_zp);
+    const int32x4_t shift = vdupq_n_s32(q->left_shift);
+    const int32x4_t m1 = vdupq_n_s32(q->m1), l1 = vdupq_n_s32(q->l1), r1 = vdupq_n_s32(-q->r1);
+    const int32x4_t m2 = vdupq_n_s32(q->m2), l2 = vdupq_n_s32(q->l2), r2 = vdupq_n_s32(-q->r2);
+    const int32x4_t mo = vdupq_n_s32(q->mo), lo_shift = vdupq_n_s32(q->lo_shift);
+    const int32x4_t ro = vdupq_n_s32(-q->ro);
+    const int8x16_t lo = vdupq_n_s8((int8_t)q->act_min), hi = vdupq_n_s8((int8_t)q->act_max);
+    ptrdiff_t i;
+    for (i = 0; i < n; i += 16) {
+        int8x16_t va, vb;
+        int32x4_t x[4], y[4], sum[4];
+        int j;
+        if (n - i >= 16) {
+            va = vld1q_s8(a + i);
+            vb = vld1q_s8(b + i);
+        } else {
+            int8_t ta[16] = {0}, tb[16] = {0};
+            memcpy(ta, a + i, (size_t)(n - i));
+            memcpy(tb, b + i, (size_t)(n - i));
+            va = vld1q_s8(ta);
+            vb = vld1q_s8(tb);
+        }
+        ec_a64_add_widen(vget_low_s8(va), zp1, shift, &x[0], &x[1]);
+        ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
+        ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
+        ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
+        for (j = 0; j < 4; ++j)
+            sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
+                                           ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
+        ec_a64_store_bytes(out + i, n - i,
+                           ec_a64_narrow(sum[0], sum[1], sum[2], sum[3], out_zp, lo, hi));
+    }
+}
+
+#endif /* __aarch64__ && __ARM_NEON */
+#endif
