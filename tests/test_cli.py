@@ -124,21 +124,18 @@ def edgecnn_model_input(path):
     return package.load(path).inputs[0]
 
 
-<<<<<<< HEAD
-def test_verify_matrix_includes_every_backend_and_oracle():
+def test_verify_gives_a_verdict_per_profile_and_counts_the_inputs():
+    from edgecnn.profiles import litert_default_profile
     from oracles import TFLM_MISSING, have_tflm
     if not have_tflm():
         pytest.skip(TFLM_MISSING)
-=======
-def test_verify_gives_a_verdict_per_profile_and_counts_the_inputs():
->>>>>>> main
     result = edgecnn("verify", os.path.join(ROOT, "tests/models/ops/conv_3x3_s2_same.tflite"),
                      "--inputs", "30", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     verdicts = {r["profile"]: r for r in report["profiles"]}
     assert report["result"] == "PASS" and report["inputs"] == 30
-    for profile in ("tflm", "litert-ref", "xnnpack"):
+    for profile in ("tflm", "litert-ref", litert_default_profile()):
         assert verdicts[profile]["verdict"] == "PASS"
         oracle_check = f"core = {verdicts[profile]['oracle']}"
         assert verdicts[profile]["checks"][oracle_check] == {"differ": 0, "compared": 30}
