@@ -65,8 +65,8 @@ EXPORTED_FIELDS = {
                   "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
                   "activation_min", "activation_max", "rounding", "input2_constant"}),
     "MeanParams": ("ec_mean_params", {"axes", "keep_dims", "count", "input_zero_point",
-                   "output_zero_point", "multiplier", "shift", "requantize", "rounding",
-                   "float_scale"}),
+                   "output_zero_point", "multiplier", "shift", "rounding", "float_scale",
+                   "float_zero_point"}),
     "SoftmaxParams": ("ec_softmax_params", {"input_multiplier", "input_left_shift", "diff_min",
                       "output_zero_point", "exp_lut16", "output_scale"}),
     "PadParams": ("ec_pad_params", {"paddings", "pad_value"}),
@@ -74,7 +74,7 @@ EXPORTED_FIELDS = {
     "SpaceToBatchParams": ("ec_space_batch_params", {"block_shape", "paddings", "pad_value"}),
     "BatchToSpaceParams": ("ec_space_batch_params", {"block_shape", "crops"}),
     "QuantizeParams": ("ec_quantize_params", {"output_zero_point", "output_dtype", "scale",
-                       "input_zero_point", "multiplier", "shift"}),
+                       "input_zero_point", "multiplier", "shift", "rounding"}),
     "DequantizeParams": ("ec_dequantize_params", {"scale", "zero_point"}),
     "ReshapeParams": (None, {"output_shape"}),
     "TransposeParams": ("ec_transpose_params", {"perm"}),
@@ -88,6 +88,8 @@ EXPORTED_FIELDS = {
                    "shift", "activation_min", "activation_max", "rescale"}),
 }
 ROUNDING = {"double": "EC_ROUND_DOUBLE", "single": "EC_ROUND_SINGLE"}
+# QUANTIZE's "tflite" rounding (round(x / scale), MBQM) is the runtime's own
+EXPORTED_ROUNDINGS = set(ROUNDING) | {"tflite"}
 MCU_SOURCE = "ec_mcu_s8.c"   # the fast kernels (runtime/ec_mcu_s8.c)
 
 
@@ -170,9 +172,9 @@ def _check_exportable(q: QGraph) -> None:
         if node.op not in RUNTIME_SOURCES:
             problems.append((node.index, f"{node.op} has no C kernel"))
         requant = getattr(node.params, "requant", node.params)
-        if getattr(requant, "rounding", "double") not in ROUNDING:
+        if getattr(requant, "rounding", "double") not in EXPORTED_ROUNDINGS:
             problems.append((node.index, f"{node.op}: the {q.profile.name} profile requantizes "
-                             "in floating point; export with profile='tflm'"))
+                             "as XNNPACK or in floating point; export with profile='tflm'"))
         for t in node.inputs + node.outputs:
             if len(q.tensors[t].shape) > 4 and node.op != "TRANSPOSE":   # (it takes 6)
                 problems.append((node.index, f"{node.op}: tensors of rank > 4"))
@@ -383,7 +385,7 @@ class _Writer:
             rank = len(x.shape)
             reduced = [0] * (4 - rank) + [1 if d in p.axes else 0 for d in range(rank)]
             fields = [_ints(_shape4(x.shape)), _ints(reduced), p.count, p.input_zero_point,
-                      p.output_zero_point, p.multiplier, p.shift, int(p.requantize)]
+                      p.output_zero_point, p.multiplier, p.shift]
             self.definitions.append(f"static const ec_mean_params {params} = {{{', '.join(map(str, fields))}}};\n")
             call = f"ec_mean_s8(&{params}, {self.tensor(x.index, plan, True)}, {self.tensor(y.index, plan, False)});"
         elif node.op == "SOFTMAX":

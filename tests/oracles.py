@@ -72,7 +72,10 @@ def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], all_tensors=False):
     from tflite_micro.python.tflite_micro import runtime
     config = (runtime.InterpreterConfig.kPreserveAllTensors if all_tensors
               else runtime.InterpreterConfig.kAllocationRecording)
-    interp = runtime.Interpreter.from_bytes(model_bytes, intrepreter_config=config)
+    # The wheel's default arena is small; batched sweep models need room for every tensor.
+    arena = max(sum(x.nbytes for x in inputs), 1 << 20) * 32
+    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena,
+                                            intrepreter_config=config)
     for i, x in enumerate(inputs):
         interp.set_input(x, i)
     interp.invoke()

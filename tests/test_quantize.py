@@ -318,12 +318,31 @@ def _small_graphs():
         [("x", [1, 2, 7, 6])], ["y"], {"w": rng.normal(size=(3, 2, 3, 3))}, 13), "PAD"
 
 
-@pytest.mark.parametrize("case", range(3))
+def _normalization_graph():
+    """(x - mean) / std at the input (an ADD, a 1x1 depthwise), a conv whose output is
+    scaled and shifted per channel (both folded into it), then Relu."""
+    from onnx import helper
+    rng = np.random.default_rng(4)
+    return _onnx_model(
+        [helper.make_node("Sub", ["x", "mean"], ["s"]),
+         helper.make_node("Div", ["s", "std"], ["d"]),
+         helper.make_node("Conv", ["d", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Mul", ["c", "gain"], ["m"]),
+         helper.make_node("Add", ["m", "offset"], ["a"]),
+         helper.make_node("Relu", ["a"], ["y"])],
+        [("x", [1, 3, 5, 5])], ["y"],
+        {"mean": np.array([0.4, 0.5, 0.6]).reshape(3, 1, 1), "std": np.array([0.2, 0.25, 0.3]).reshape(1, 3, 1, 1),
+         "w": rng.normal(size=(4, 3, 3, 3)), "gain": rng.uniform(0.5, 2, (1, 4, 1, 1)),
+         "offset": rng.normal(size=(4, 1, 1))}, 13)
+
+
+@pytest.mark.parametrize("case", range(4))
 def test_small_onnx_graphs_against_onnx_reference_evaluator(case, tmp_path):
     """ONNX's own reference evaluator judges the import (layouts, padding, patterns)."""
     import onnx
     from onnx.reference import ReferenceEvaluator
-    what, model, op = list(_small_graphs())[case]
+    what, model, op = (list(_small_graphs()) + [("normalization", _normalization_graph(),
+                                                  "DEPTHWISE_CONV_2D")])[case]
     data = model.SerializeToString()
     x = np.random.default_rng(case).normal(size=[d.dim_value for d in
                                                  model.graph.input[0].type.tensor_type.shape.dim])

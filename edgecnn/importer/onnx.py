@@ -501,35 +501,85 @@ class _Importer:
             if self.hard_swish_gates.get(gate) == other:
                 self.activation_of(node, other, "HARD_SWISH")
                 return
-        raise Unsupported("multiplication (only x * HardSigmoid(x), a hardswish)")
+        if a in self.constants:
+            a, b = b, a
+        if b not in self.constants:
+            raise Unsupported("multiplication of two activations (only x * HardSigmoid(x))")
+        self.scale_and_shift(node, a, self.constants[b], 0.0)
+
+    def op_Div(self, node, attrs):
+        x, c = node.input
+        if c not in self.constants:
+            raise Unsupported("division by an activation")
+        self.scale_and_shift(node, x, 1.0 / np.asarray(self.constants[c], np.float64), 0.0)
+
+    def op_Sub(self, node, attrs):
+        x, c = node.input
+        if c not in self.constants:
+            raise Unsupported("subtraction of an activation")
+        self.add_constant(node, x, -np.asarray(self.constants[c], np.float64))
 
     def op_Add(self, node, attrs):
         names = list(node.input)
         if names[0] in self.constants:
             names.reverse()
-        x = self.plain(names[0])
         if names[1] in self.constants:
-            if self.fold_into_dense_bias(node, names[0], x, self.constants[names[1]]):
-                return
-            other = self.constant(names[1], self.stored_constant(self.constants[names[1]], x))
-        else:
-            y = self.plain(names[1])
-            if y.layout != x.layout or self.shape(y) != self.shape(x):
-                raise Unsupported("inputs of different shapes or layouts")
-            other = y.index
+            self.add_constant(node, names[0], self.constants[names[1]])
+            return
+        x, y = self.plain(names[0]), self.plain(names[1])
+        if y.layout != x.layout or self.shape(y) != self.shape(x):
+            raise Unsupported("inputs of different shapes or layouts")
+        out = self.emit("ADD", [x.index, y.index], node.output[0], self.shape(x),
+                        activation="NONE")
+        self.set_output(node, out, x.layout)
+
+    def add_constant(self, node, name, constant):
+        """x + c: folded into the bias of the conv/FC that makes x, else an ADD."""
+        x = self.plain(name)
+        if self.fold_into_producer(node, name, x, 1.0, constant):
+            return
+        other = self.constant(node.name + "/constant", self.stored_constant(constant, x))
         out = self.emit("ADD", [x.index, other], node.output[0], self.shape(x), activation="NONE")
         self.set_output(node, out, x.layout)
 
-    def fold_into_dense_bias(self, node, name, x: Value, constant) -> bool:
-        """MatMul + Add (a Linear on a batched input): the constant becomes the bias."""
+    def scale_and_shift(self, node, name, scale, shift):
+        """x * scale + shift per channel: folded into the conv/FC that makes x, else a 1x1
+        depthwise convolution (a normalization at the model input, say)."""
+        x = self.plain(name)
+        if self.fold_into_producer(node, name, x, scale, shift):
+            return
+        shape = self.shape(x)
+        if len(shape) != 4:
+            raise Unsupported(f"a per-channel scale of a rank-{len(shape)} tensor that no "
+                              "convolution or dense layer makes")
+        c = shape[3]
+        weights = self.channel_vector(scale, x).reshape(1, 1, 1, c)
+        w_t = self.constant(node.name + "/scale", weights)
+        b = self.constant(node.name + "/shift", self.channel_vector(shift, x))
+        out = self.emit("DEPTHWISE_CONV_2D", [x.index, w_t, b], node.output[0], shape,
+                        padding="VALID", stride=(1, 1), dilation=(1, 1), depth_multiplier=1,
+                        activation="NONE")
+        self.set_output(node, out, x.layout)
+
+    def channel_vector(self, constant, x: Value) -> np.ndarray:
+        """A constant that varies along the stored last axis only, as one value per channel."""
+        stored = self.stored_constant(constant, x)
+        channels = self.shape(x)[-1]
+        if any(d != 1 for d in stored.shape[:-1]) or stored.shape[-1] not in (1, channels):
+            raise Unsupported(f"a constant of shape {np.shape(constant)} that is not per channel")
+        return np.broadcast_to(stored.reshape(-1), (channels,)).astype(np.float32)
+
+    def fold_into_producer(self, node, name, x: Value, scale, shift) -> bool:
         producer = self.producer_of(x.index)
-        out_f = self.shape(x)[-1]
-        if producer is None or producer[0] != "FULLY_CONNECTED" or not self.single_consumer(name):
+        if producer is None or producer[0] not in ("CONV_2D", "DEPTHWISE_CONV_2D",
+                                                   "FULLY_CONNECTED") \
+                or not self.single_consumer(name) or x.flat_order is not None:
             return False
-        if np.size(constant) not in (1, out_f) or np.ndim(constant) > 2:
+        try:
+            scale, shift = self.channel_vector(scale, x), self.channel_vector(shift, x)
+        except Unsupported:
             return False
-        self.fold_scale_and_shift(producer, np.ones(out_f),
-                                  np.broadcast_to(np.asarray(constant, np.float64).reshape(-1), (out_f,)))
+        self.fold_scale_and_shift(producer, scale.astype(np.float64), shift.astype(np.float64))
         self.alias(node, x)
         return True
 

@@ -209,7 +209,7 @@ typedef struct {
 typedef struct {
     int32_t in_shape[4];
     int32_t reduced[4]; /* 1 for the averaged dimensions */
-    int32_t count, input_zero_point, output_zero_point, multiplier, shift, requantize;
+    int32_t count, input_zero_point, output_zero_point, multiplier, shift;
 } ec_mean_params;
 
 typedef struct {
