@@ -81,10 +81,20 @@ def quantize_scalar_float32(value: float, scale: float, zero_point: int) -> int:
     return zero_point + round_half_away(quotient)
 
 
+def quantize_scalar_xnnpack(value: float, scale: float, zero_point: int) -> int:
+    """XNNPACK's xnn_qs8_quantize (src/xnnpack/requantization.h), for fused activation
+    bounds: lrintf(value / scale + zero_point) in float32, ties to even."""
+    total = np.float32(value) / np.float32(scale) + np.float32(zero_point)
+    return int(np.rint(np.clip(total, -2.0**31, 2.0**31 - 1)))
+
+
 def activation_range(activation: str, scale: float, zero_point: int,
-                     qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
-    """The [min, max] clamp of a fused activation, in the output's quantized domain."""
+                     qmin: int = -128, qmax: int = 127, xnnpack: bool = False) -> tuple[int, int]:
+    """The [min, max] clamp of a fused activation, in the output's quantized domain
+    (TFLite's rounding, or XNNPACK's where the delegate runs the op)."""
     def q(value):
+        if xnnpack:
+            return quantize_scalar_xnnpack(value, scale, zero_point)
         return quantize_scalar_float32(value, scale, zero_point)
 
     if activation == "NONE":
