@@ -23,7 +23,9 @@ directives = {
 }
 
 # -fwrapv: int32 dot products wrap instead of being undefined (see _core.pyx).
-COMPILE_ARGS = ["-O3", "-fwrapv"]
+# -ffp-contract=off: a float multiply then add (XNNPACK's MEAN) must round twice, as
+# in the reference; GCC would fuse them into one FMA on ARM and with -march=native.
+COMPILE_ARGS = ["-O3", "-fwrapv", "-ffp-contract=off"]
 if os.environ.get("EDGECNN_NATIVE") == "1":
     # Opt-in: tune for this machine's CPU (AVX2/AVX-512 on x86, dotprod on ARM).
     # The wheel then only runs on CPUs like the build machine.

@@ -28,7 +28,8 @@ from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from cython.parallel cimport prange
-from libc.math cimport round as c_round, roundf, rintf
+from libc.math cimport round as c_round, roundf, rintf, frexp
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 cdef enum:
     OP_CONV = 1
@@ -54,6 +55,7 @@ cdef enum:
     ROUND_SINGLE = 1
     ROUND_FLOAT = 2
     ROUND_FLOAT32 = 3
+    ROUND_XNNPACK = 4
 
 DEF NI = 32
 DEF NP = 8
@@ -74,7 +76,7 @@ OPS = {"CONV": OP_CONV, "DWCONV": OP_DWCONV, "FC": OP_FC, "MAXPOOL": OP_MAXPOOL,
        "QUANTIZE_FLOAT": OP_QUANTIZE_FLOAT, "DEQUANTIZE": OP_DEQUANTIZE, "COPY": OP_COPY,
        "CONV_VNNI": OP_CONV_VNNI, "DWCONV_VNNI": OP_DWCONV_VNNI, "TRANSPOSE": OP_TRANSPOSE}
 ROUNDINGS = {"double": ROUND_DOUBLE, "single": ROUND_SINGLE, "float": ROUND_FLOAT,
-             "float32": ROUND_FLOAT32}
+             "float32": ROUND_FLOAT32, "xnnpack": ROUND_XNNPACK, "tflite": ROUND_DOUBLE}
 
 cdef extern from "_core_simd.h":
     enum:
@@ -241,6 +243,22 @@ cdef inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multipli
     right = -shift if shift < 0 else 0
     return rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(<int32_t>(<uint32_t>x << left), multiplier), right)
+
+
+cdef inline void quantize_multiplier(double real, int32_t* multiplier, int* shift) noexcept nogil:
+    # Twin of reference.quant.quantize_multiplier (QuantizeMultiplier), for real >= 0.
+    cdef int exponent = 0
+    cdef int64_t q_fixed = 0
+    if real != 0.0:
+        q_fixed = <int64_t>c_round(frexp(real, &exponent) * 2147483648.0)
+        if q_fixed == (<int64_t>1 << 31):
+            q_fixed = q_fixed / 2
+            exponent += 1
+        if exponent < -31:
+            q_fixed = 0
+            exponent = 0
+    multiplier[0] = <int32_t>q_fixed
+    shift[0] = exponent
 
 
 cdef inline int32_t requantize_float(int32_t acc, double real_scale) noexcept nogil:
@@ -783,6 +801,9 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
     else:
         b = <const int8_t*>(arena + op.in1)
     cdef ec_add_params q
+    if op.rounding == ROUND_XNNPACK:
+        add_xnnpack(op, a, b, y)
+        return
     if op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL and \
             ec_add_rows_simd_available():
         q.zp1, q.zp2, q.out_zp, q.left_shift = zp1, zp2, out_zp, left_shift
@@ -807,26 +828,45 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         y[i] = <int8_t>offset_and_clamp(total, out_zp, act_min, act_max)
 
 
+cdef void add_xnnpack(const OpDesc* op, const int8_t* a, const int8_t* b, int8_t* y) noexcept nogil:
+    # Twin of reference/elementwise.py, rounding "xnnpack" (XNNPACK qs8-vadd): one integer
+    # multiplier per input, one shift of the sum with ties up. |sum| < 2^30: no overflow.
+    cdef Py_ssize_t size = op.i[0], i, ia, ib
+    cdef int32_t zp1 = <int32_t>op.i[1], zp2 = <int32_t>op.i[2], out_zp = <int32_t>op.i[3]
+    cdef int32_t m1 = <int32_t>op.i[5], m2 = <int32_t>op.i[7]
+    cdef int shift = <int>(-op.i[10])
+    cdef int32_t act_min = <int32_t>op.i[11], act_max = <int32_t>op.i[12]
+    cdef int32_t rounding = <int32_t>1 << (shift - 1)
+    cdef const int32_t* a_index = <const int32_t*>op.p[0]
+    cdef const int32_t* b_index = <const int32_t*>op.p[1]
+    cdef int32_t total
+    for i in range(size):
+        ia = a_index[i] if a_index != NULL else i
+        ib = b_index[i] if b_index != NULL else i
+        total = (a[ia] - zp1) * m1 + (b[ib] - zp2) * m2 + rounding
+        y[i] = <int8_t>offset_and_clamp(total >> shift, out_zp, act_min, act_max)
+
+
 cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # Twin of reference/reduce.py. The sums start at -in_zp * count where the result is
-    # requantized (the reference's sum of (x - in_zp)). Axes forming one block of the shape
-    # ([outer][reduced][inner], i[9..11]) sum whole rows; otherwise out_index (p[0]) maps
-    # each input element to its output.
+    # Twin of reference/reduce.py. TFLite's sums start at -in_zp * count (the reference's
+    # sum of (x - in_zp)); XNNPACK's are raw sums, its zero points folded into a float one.
+    # Axes forming one block of the shape ([outer][reduced][inner], i[8..10]) sum whole
+    # rows; otherwise out_index (p[0]) maps each input element to its output.
     cdef Py_ssize_t in_size = op.i[0], out_size = op.i[1], count = op.i[2], i
     cdef int32_t in_zp = <int32_t>op.i[3], out_zp = <int32_t>op.i[4]
     cdef int32_t multiplier = <int32_t>op.i[5]
     cdef int shift = <int>op.i[6]
-    cdef bint requantize = op.i[7] != 0
-    cdef bint float32 = op.i[8] != 0
+    cdef bint xnnpack = op.i[7] != 0
     cdef float scale = (<const float*>op.p[1])[0]
+    cdef float zero = (<const float*>op.p[1])[1]
     cdef float scaled
     cdef const int32_t* out_index = <const int32_t*>op.p[0]
     cdef int32_t* total = <int32_t*>(arena + op.scratch)
     cdef const int8_t* x = <const int8_t*>(arena + op.in0)
     cdef int8_t* y = <int8_t*>(arena + op.out)
     cdef int32_t v
-    cdef int32_t start = -in_zp * <int32_t>count if (requantize or float32) else 0
-    cdef Py_ssize_t outer = op.i[9], reduced = op.i[10], inner = op.i[11], o, r
+    cdef int32_t start = 0 if xnnpack else -in_zp * <int32_t>count
+    cdef Py_ssize_t outer = op.i[8], reduced = op.i[9], inner = op.i[10], o, r
     for i in range(out_size):
         total[i] = start
     if outer > 0:
@@ -836,27 +876,62 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
     else:
         for i in range(in_size):
             total[out_index[i]] += x[i]
-    if requantize and not float32 and op.p[2] != NULL:
+    if not xnnpack and op.p[2] != NULL:
         # one multiplier for every output, as arrays for the vectorized row loop
         requantize_row_double(total, y, out_size, <const int32_t*>op.p[2],
                               <const int32_t*>op.p[3], <const int32_t*>op.p[4], out_zp, -128, 127)
         return
     for i in range(out_size):
-        if float32:
-            # Twin of reference.quant.requantize_float32 (XNNPACK's mean).
-            # (clamped as a float first: the int32 conversion of a larger one is undefined)
-            scaled = rintf(<float>total[i] * scale)
-            scaled = <float>(-128 - out_zp) if scaled < -128 - out_zp else scaled
-            scaled = <float>(127 - out_zp) if scaled > 127 - out_zp else scaled
-            y[i] = <int8_t>(<int32_t>scaled + out_zp)
-        elif requantize:
+        if xnnpack:
+            # Twin of reference.quant.xnnpack_mean_convert: a float32 multiply, then an add
+            # (never fused: -ffp-contract=off), ties to even, clamped as a float first.
+            scaled = <float>total[i] * scale
+            scaled = rintf(scaled + zero)
+            scaled = <float>-128 if scaled < -128 else scaled
+            scaled = <float>127 if scaled > 127 else scaled
+            y[i] = <int8_t>(<int32_t>scaled)
+        else:
             v = multiply_by_quantized_multiplier(total[i], multiplier, shift, ROUND_DOUBLE)
             y[i] = <int8_t>offset_and_clamp(v, out_zp, -128, 127)
-        else:
-            y[i] = <int8_t>(total[i] / <int32_t>count)
+
+
+cdef void softmax_lut16(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/activations.py softmax_lut16 (LiteRT built for aarch64): exp() of
+    # d = 0..255 below the row max from the reference's 16-bit table, one multiplier per
+    # row from the sum in float32.
+    cdef Py_ssize_t rows = op.i[0], depth = op.i[1], r, c
+    cdef int32_t out_zp = <int32_t>op.i[3]
+    cdef const int32_t* table = <const int32_t*>op.p[2]
+    cdef float output_scale = (<const float*>op.p[3])[0]
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef int32_t row_max, total, multiplier
+    cdef int shift
+    cdef float inverse
+    for r in range(rows):
+        row_max = -128
+        for c in range(depth):
+            if x[r * depth + c] > row_max:
+                row_max = x[r * depth + c]
+        total = 0
+        for c in range(depth):
+            total = total + table[row_max - x[r * depth + c]]
+        inverse = (<float>1.0) / ((<float>total) * output_scale)
+        quantize_multiplier(<double>inverse, &multiplier, &shift)
+        for c in range(depth):
+            y[r * depth + c] = <int8_t>clamp(multiply_by_quantized_multiplier(
+                table[row_max - x[r * depth + c]], multiplier, shift, ROUND_DOUBLE) + out_zp,
+                -128, 127)
 
 
 cdef void softmax(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    if op.p[2] != NULL:   # the profile's softmax is "lut16"
+        softmax_lut16(op, arena)
+    else:
+        softmax_fixed(op, arena)
+
+
+cdef void softmax_fixed(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/activations.py softmax; exp() of every possible difference
     # (0..255 below the row max) is a compile-time table from the reference.
     cdef Py_ssize_t rows = op.i[0], depth = op.i[1], r, c
@@ -893,14 +968,19 @@ cdef void softmax(const OpDesc* op, uint8_t* arena) noexcept nogil:
 
 
 cdef void lut(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # An elementwise int8 function given by its 256 values (computed by the reference).
-    cdef Py_ssize_t size = op.i[0], i
+    # An elementwise int8 function given by its 256 values (computed by the reference);
+    # elements from i[2] on use the second table p[1] if there is one (a kernel whose
+    # vector body and scalar tail round differently, reference/quantize.py).
+    cdef Py_ssize_t size = op.i[0], body = op.i[2], i
     cdef uint8_t flip = <uint8_t>op.i[1]   # 0x80 maps int8 -128..127 to table rows 0..255
     cdef const uint8_t* table = <const uint8_t*>op.p[0]
+    cdef const uint8_t* tail = <const uint8_t*>op.p[1] if op.p[1] != NULL else table
     cdef const uint8_t* x = arena + op.in0
     cdef uint8_t* y = arena + op.out
-    for i in range(size):
+    for i in range(body):
         y[i] = table[x[i] ^ flip]
+    for i in range(body, size):
+        y[i] = tail[x[i] ^ flip]
 
 
 cdef void gather(const OpDesc* op, uint8_t* arena) noexcept nogil:
@@ -952,17 +1032,23 @@ cdef void scatter(const OpDesc* op, uint8_t* arena) noexcept nogil:
 
 
 cdef void quantize_float(const OpDesc* op, uint8_t* arena) noexcept nogil:
-    # Twin of reference/quantize.py quantize, float32 input (AffineQuantize).
+    # Twin of reference/quantize.py quantize, float32 input: TFLite's AffineQuantize,
+    # or (op.rounding "xnnpack") XNNPACK's convert, p[0] then holding 1 / scale.
     cdef Py_ssize_t size = op.i[0], i
     cdef int32_t zp = <int32_t>op.i[1], lo = <int32_t>op.i[2], hi = <int32_t>op.i[3]
     cdef bint to_uint8 = op.i[4] != 0
+    cdef bint xnnpack = op.rounding == ROUND_XNNPACK
     cdef float scale = (<const float*>op.p[0])[0]
     cdef const float* x = <const float*>(arena + op.in0)
     cdef float q, r
     cdef int32_t v
     for i in range(size):
-        q = x[i] / scale
-        r = roundf(q)   # ties away from zero, exactly (std::round in TFLite)
+        if xnnpack:
+            q = x[i] * scale
+            r = rintf(q) if q == q else 0   # ties to even; NaN as 0 (the reference's choice)
+        else:
+            q = x[i] / scale
+            r = roundf(q)   # ties away from zero, exactly (std::round in TFLite)
         # Saturate in float to the output range minus the zero point (small integers,
         # exact in float): converting or adding first could overflow int32.
         if r > <float>(hi - zp):
@@ -1105,13 +1191,15 @@ cdef class Program:
 
     def run(self):
         """Run every op on the bound arena (see bind), in one call and without the GIL."""
-        cdef Py_ssize_t k
-        cdef uint8_t* base = self.bound_base
-        if base == NULL:
+        if self.bound_base == NULL:
             raise ValueError("no arena bound: call bind() first")
         with nogil:
-            for k in range(self.n_ops):
-                run_op(&self.ops[k], base)
+            self.run_ops()
+
+    cdef void run_ops(self) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(self.n_ops):
+            run_op(&self.ops[k], self.bound_base)
 
     def run_range(self, Py_ssize_t first, Py_ssize_t stop):
         """Run ops first .. stop - 1 only (for per-op instruction counts under QEMU, where
@@ -1146,6 +1234,56 @@ cdef class Program:
             samples.sort()
             result.append(samples[len(samples) // 2])
         return result
+
+
+cdef class LeanRun:
+    """Model.run for the common case, with every check done once here: one input array
+    (or a list of one) of exactly the model's type, dtype and shape, C-contiguous, an integer
+    dtype (float inputs need their NaN check), one output, one thread. Calling it returns
+    the output (a new array), or None when the input is anything else, and the caller then
+    takes the checked path, which keeps every error message. The lock is the compiled
+    model's: both paths use the same arena."""
+    cdef Program program
+    cdef object lock, array_type, dtype, shape, output
+    cdef Py_ssize_t offset, nbytes
+
+    def __init__(self, Program program, lock, array_type, dtype, tuple shape,
+                 Py_ssize_t offset, output):
+        if program.bound_base == NULL:
+            raise ValueError("no arena bound: call bind() first")
+        self.program, self.lock, self.array_type = program, lock, array_type
+        self.dtype, self.shape, self.output = dtype, shape, output
+        self.offset = offset
+        self.nbytes = dtype.itemsize
+        for n in shape:
+            self.nbytes *= n
+        if offset < 0 or offset + self.nbytes > program.arena_size:
+            raise ValueError("the input lies outside the arena")
+
+    def __call__(self, x):
+        cdef Py_buffer view
+        if type(x) is list:
+            if len(<list>x) != 1:
+                return None
+            x = (<list>x)[0]
+        if type(x) is not self.array_type or x.dtype is not self.dtype or x.shape != self.shape:
+            return None
+        try:
+            PyObject_GetBuffer(x, &view, PyBUF_SIMPLE)   # fails unless C-contiguous
+        except (BufferError, ValueError):   # numpy raises ValueError for a strided array
+            return None
+        if view.len != self.nbytes:
+            PyBuffer_Release(&view)
+            return None
+        self.lock.acquire()
+        try:
+            memcpy(self.program.bound_base + self.offset, view.buf, self.nbytes)
+            PyBuffer_Release(&view)
+            with nogil:
+                self.program.run_ops()
+            return self.output.copy()
+        finally:
+            self.lock.release()
 
 
 def requantize_row_for_test(const int32_t[::1] acc, const int32_t[::1] multiplier,

@@ -21,6 +21,7 @@ from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
 from .planner import Plan, plan_memory, tensor_bytes
 from .reference import layout, quant
+from .reference.quantize import VECTOR_BLOCK
 from .tables import elementwise_table, softmax_exp_tables
 
 _IMPORT_ERROR = ""
@@ -571,7 +572,7 @@ def _compile_mean(cm: CompiledModel, step: int, node: QNode) -> None:
     out_size = int(np.prod(kept))
     out_index = np.broadcast_to(np.arange(out_size, dtype=np.int32).reshape(kept), x.shape)
     ints = [int(np.prod(x.shape)), out_size, p.count, p.input_zero_point, p.output_zero_point,
-            p.multiplier, p.shift, int(p.requantize), int(p.rounding == "float32")]
+            p.multiplier, p.shift, int(p.rounding == "xnnpack")]
     axes = sorted({a % len(x.shape) for a in p.axes})
     if axes and axes == list(range(axes[0], axes[-1] + 1)):   # a contiguous block: plain row sums
         ints += [int(np.prod(x.shape[:axes[0]])), int(np.prod(x.shape[axes[0]:axes[-1] + 1])),
@@ -579,13 +580,13 @@ def _compile_mean(cm: CompiledModel, step: int, node: QNode) -> None:
     else:
         ints += [0, 0, 0]
     row_arrays = [None, None, None]
-    if p.requantize and p.rounding == "double":
+    if p.rounding == "double":
         row_arrays = [np.full(out_size, p.multiplier, np.int32),
                       np.full(out_size, max(p.shift, 0), np.int32),
                       np.full(out_size, max(-p.shift, 0), np.int32)]
     cm.program.add("MEAN", x_off, -1, y_off, cm.plan.scratch_offsets[step], ints,
                    [np.ascontiguousarray(out_index).reshape(-1),
-                    np.array([p.float_scale], np.float32)] + row_arrays)
+                    np.array([p.float_scale, p.float_zero_point], np.float32)] + row_arrays)
 
 
 def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -594,14 +595,25 @@ def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:
     depth = x.shape[-1]
     exp_q0, exp_acc = softmax_exp_tables(p)
     ints = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
-    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc])
+    lut16 = [None, None]   # LiteRT's aarch64 variant: its table and the output scale
+    if p.exp_lut16 is not None:
+        lut16 = [p.exp_lut16.astype(np.int32), np.array([p.output_scale], np.float32)]
+    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc] + lut16)
 
 
 def _compile_lut(cm: CompiledModel, step: int, node: QNode) -> None:
     """Elementwise int8/uint8 -> int8/uint8 ops as a 256-entry table built by the reference."""
     x, y, x_off, y_off = _io(cm, node)
+    size = int(np.prod(x.shape))
     table, flip = elementwise_table(node, x.dtype)
-    cm.program.add("LUT", x_off, -1, y_off, -1, [int(np.prod(x.shape)), flip], [table])
+    tail, body = None, size
+    if getattr(node.params, "rounding", None) == "litert-optimized":
+        # LiteRT's optimized requantize rounds the last size % 16 elements differently
+        # (reference/quantize.py): their own table, from the scalar formula.
+        scalar_params = dataclasses.replace(node.params, rounding="tflite")
+        tail = elementwise_table(dataclasses.replace(node, params=scalar_params), x.dtype)[0]
+        body = size // VECTOR_BLOCK * VECTOR_BLOCK
+    cm.program.add("LUT", x_off, -1, y_off, -1, [size, flip, body], [table, tail])
 
 
 def _compile_quantize(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -612,8 +624,11 @@ def _compile_quantize(cm: CompiledModel, step: int, node: QNode) -> None:
     info = np.iinfo(p.output_dtype)
     ints = [int(np.prod(x.shape)), p.output_zero_point, info.min, info.max,
             int(p.output_dtype == "uint8")]
+    scale = np.float32(p.scale)
+    if p.rounding == "xnnpack":
+        scale = np.float32(1.0) / scale   # XNNPACK multiplies by the float32 reciprocal
     cm.program.add("QUANTIZE_FLOAT", x_off, -1, y_off, -1, ints,
-                   [np.array([p.scale], dtype=np.float32)])
+                   [np.array([scale], dtype=np.float32)], p.rounding)
 
 
 def _compile_dequantize(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -715,6 +730,22 @@ def _compiled(qgraph: QGraph, threads: int) -> CompiledModel:
         while len(cache) > MAX_COMPILED_PER_MODEL:
             del cache[next(iter(cache))]
     return compiled
+
+
+def lean_run(qgraph: QGraph):
+    """Model.run's lean path for this model (a _core.LeanRun), once the one-thread core
+    has compiled it; None where it does not apply (the checked path always does)."""
+    compiled = (qgraph.__dict__.get(_CACHE_ATTRIBUTE) or {}).get(1)
+    if compiled is None or len(qgraph.inputs) != 1 or len(qgraph.outputs) != 1:
+        return None
+    tensor = qgraph.inputs[0]
+    if tensor in compiled.plan.folded_inputs.values():   # written through a TRANSPOSE
+        return None
+    (view,), (output,) = compiled._views([tensor]), compiled._output_views
+    if view.dtype.kind not in "iu":   # float inputs need their NaN check
+        return None
+    return _core.LeanRun(compiled.program, compiled._lock, np.ndarray, view.dtype,
+                         view.shape, compiled.offset(tensor), output)
 
 
 def register() -> None:

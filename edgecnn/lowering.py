@@ -229,11 +229,14 @@ class _Lowering:
     def same_quantization(a: Tensor, b: Tensor) -> bool:
         return a.scales == b.scales and a.zero_points == b.zero_points
 
-    def activation(self, node: Node, out: Tensor) -> tuple[int, int]:
+    def activation(self, node: Node, out: Tensor, delegated: bool = False) -> tuple[int, int]:
+        """The fused activation's clamp; `delegated`: the op runs in XNNPACK (xnnpack
+        profile), which rounds the bounds to even (reference.quant.quantize_scalar_xnnpack)."""
         name = node.options.get("activation", "NONE")
         if name not in FUSED_ACTIVATIONS:
             raise Unsupported(f"fused activation {name}")
-        return quant.activation_range(name, out.scale, out.zero_point)
+        return quant.activation_range(name, out.scale, out.zero_point,
+                                      xnnpack=delegated and self.profile.xnnpack_delegate)
 
     def requant(self, real_multipliers, *, float_scales=None) -> P.Requant:
         """Requant record for a list of real multipliers, in this profile's rounding."""
@@ -369,7 +372,7 @@ def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
     lw.check_shape(node, (x.shape[0],) + out_hw + (out_c,))
     bias = _bias(lw, node, out_c)
     _check_accumulator(node, weights, bias)
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=True)
     w_scales = _weight_scales(lw, w, out_c, 0)
     requant = lw.weighted_requant(x, w_scales, y, _conv_multipliers(x, w_scales, y))
     return P.Conv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
@@ -393,7 +396,7 @@ def lower_depthwise_conv2d(lw: _Lowering, node: Node) -> P.DepthwiseConv2DParams
     lw.check_shape(node, (x.shape[0],) + out_hw + (out_c,))
     bias = _bias(lw, node, out_c)
     _check_accumulator(node, weights.reshape(kh * kw, out_c).T, bias)
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=True)
     w_scales = _weight_scales(lw, w, out_c, 3)
     requant = lw.weighted_requant(x, w_scales, y, _conv_multipliers(x, w_scales, y))
     return P.DepthwiseConv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
@@ -419,7 +422,7 @@ def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
         # the int32 sum of a window's int8 values (only taps inside the image count)
         taps = min(filter_hw[0], x.shape[1]) * min(filter_hw[1], x.shape[2])
         _check_sum_of_int8(node, taps, 128, "window")
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=node.op == "MAX_POOL_2D")
     return P.Pool2DParams(filter_hw, stride, padding, act_min, act_max)
 
 
@@ -441,15 +444,14 @@ def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
         lw.check_shape(node, (rows, out_f))
     bias = _bias(lw, node, out_f)
     _check_accumulator(node, weights, bias)
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=True)
     w_scales = _weight_scales(lw, w, out_f, 0)
-    if len(w.scales) == 1:
-        # GetQuantizedConvolutionMultipler: input_scale * filter_scale is a
-        # float32 product, promoted to double only before dividing.
-        product = float(np.float32(x.scale) * np.float32(w.scale))
-        multipliers = [product / float(y.scale)] * out_f
-    else:
-        multipliers = _conv_multipliers(x, w_scales, y)
+    # Per tensor too, GetQuantizedConvolutionMultipler (kernel_util.cc, the overload with
+    # a bias argument, which FULLY_CONNECTED calls also without a bias) takes
+    # input_scale * filter_scale in double, like the per-channel path. (The overload
+    # without a bias argument multiplies in float32: tests/test_conformance.py shows
+    # that the tflite-micro wheel does not.)
+    multipliers = _conv_multipliers(x, w_scales, y)
     float_scales = None
     if lw.profile.fully_connected == "float":
         # LiteRT's reference FC requantizes acc * (in_scale * w_scale / out_scale) in double.
@@ -627,6 +629,9 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     if left_shift < 0:
         raise Unsupported(f"beta * input scale {real / (1 << (31 - bits)):.3g} is too small")
     radius = quant.input_radius(bits, left_shift)
+    if lw.profile.softmax == "lut16":
+        table = quant.softmax_exp_lut16(x.scale, float(node.options.get("beta", 1.0)))
+        return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point, table, y.scale)
     return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point)
 
 
@@ -700,17 +705,16 @@ def lower_mean(lw: _Lowering, node: Node) -> P.MeanParams:
     count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
         raise ModelFormatError("mean over an empty axis", node.describe())
-    # the int32 sum of (x - zero point) over the reduced axes
+    # the int32 sum of (x - zero point) over the reduced axes (XNNPACK's raw sum is smaller)
     _check_sum_of_int8(node, count, 255, "reduction")
-    if lw.profile.weighted_requant == "float32":
-        # XNNPACK's mean: one float32 scale in / (out * n), ties to even.
-        f32 = np.float32
-        scale = float(f32(x.scale) / (f32(y.scale) * f32(count)))
+    if lw.profile.xnnpack_delegate:
+        # The delegate takes every int8 MEAN: one float32 multiply-add, ties to even.
+        scale, zero = quant.xnnpack_mean_scale_and_zero_point(x.scale, x.zero_point, y.scale,
+                                                              y.zero_point, count)
         return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, 0, 0,
-                            rounding="float32", float_scale=scale)
-    if lw.same_quantization(x, y):
-        return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, 0, 0,
-                            requantize=False)
+                            rounding="xnnpack", float_scale=scale, float_zero_point=zero)
+    # reduce.h requantizes by in/out with 1/n folded in, also when in and out share
+    # their quantization (a multiplier of 1: no shortcut dividing the raw sum).
     multiplier, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
     multiplier, shift = quant.fold_division_into_multiplier(multiplier, shift, count)
     return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, multiplier, shift)
@@ -731,6 +735,14 @@ def lower_add(lw: _Lowering, node: Node) -> P.AddParams:
         raise ModelFormatError(f"shapes {a.shape} and {b.shape} do not broadcast",
                                node.describe()) from None
     lw.check_shape(node, tuple(shape))
+    delegated = lw.profile.xnnpack_delegate and quant.xnnpack_add_supported(a.scale, b.scale,
+                                                                            y.scale)
+    act_min, act_max = lw.activation(node, y, delegated=delegated)
+    constant = b.data if b.is_constant else None
+    if delegated:
+        m1, m2, shift = quant.xnnpack_add_multipliers(a.scale, b.scale, y.scale)
+        return P.AddParams(a.zero_point, b.zero_point, y.zero_point, 0, m1, 0, m2, 0, 0, -shift,
+                           act_min, act_max, "xnnpack", constant)
     left_shift = 20
     twice_max = 2 * max(float(a.scale), float(b.scale))
     pairs = [quant.quantize_multiplier(m) for m in
@@ -738,11 +750,9 @@ def lower_add(lw: _Lowering, node: Node) -> P.AddParams:
               twice_max / ((1 << left_shift) * float(y.scale)))]
     if any(shift > 0 for _, shift in pairs):
         raise Unsupported("output scale too small for the 2^20 headroom of int8 ADD")
-    act_min, act_max = lw.activation(node, y)
     (m1, s1), (m2, s2), (mo, so) = pairs
     return P.AddParams(a.zero_point, b.zero_point, y.zero_point, left_shift, m1, s1, m2, s2,
-                       mo, so, act_min, act_max, lw.profile.rounding,
-                       b.data if b.is_constant else None)
+                       mo, so, act_min, act_max, lw.profile.rounding, constant)
 
 
 def lower_quantize(lw: _Lowering, node: Node) -> P.QuantizeParams:
@@ -750,13 +760,20 @@ def lower_quantize(lw: _Lowering, node: Node) -> P.QuantizeParams:
     lw.require_dtype(y, "output", "int8", "uint8")
     lw.require_quantized(y, "output")
     lw.check_shape(node, x.shape)
+    xnnpack = lw.profile.xnnpack_delegate
     if x.dtype == "float32":
-        return P.QuantizeParams(y.zero_point, y.dtype, scale=float(y.scale))
+        return P.QuantizeParams(y.zero_point, y.dtype, scale=float(y.scale),
+                                rounding="xnnpack" if xnnpack else "tflite")
     lw.require_dtype(x, "input", "int8", "uint8", "float32")
     lw.require_quantized(x, "input")
+    if xnnpack and x.dtype == y.dtype and quant.xnnpack_requantize_supported(x.scale, y.scale):
+        return P.QuantizeParams(y.zero_point, y.dtype, input_zero_point=x.zero_point,
+                                multiplier=quant.xnnpack_requantize_multiplier(x.scale, y.scale),
+                                rounding="xnnpack")
     multiplier, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
     return P.QuantizeParams(y.zero_point, y.dtype, input_zero_point=x.zero_point,
-                            multiplier=multiplier, shift=shift)
+                            multiplier=multiplier, shift=shift,
+                            rounding="litert-optimized" if xnnpack else "tflite")
 
 
 def lower_dequantize(lw: _Lowering, node: Node) -> P.DequantizeParams:

@@ -83,7 +83,14 @@ class FullyConnectedParams:
 
 @dataclass(frozen=True, eq=False)
 class AddParams:
-    """ADD int8 (add_common.cc): both inputs brought to a shared scale 2^-left_shift * twice_max."""
+    """ADD int8.
+
+    rounding "double"/"single" (add_common.cc): both inputs brought to a shared scale
+    2^-left_shift * twice_max by three multiplier/shift requantizations.
+    rounding "xnnpack" (XNNPACK qs8-vadd): out = ((x1 - zp1) * input1_multiplier +
+    (x2 - zp2) * input2_multiplier + 2^(s-1)) >> s, with s = -output_shift; the other
+    multipliers and shifts are 0.
+    """
     input1_zero_point: int
     input2_zero_point: int
     output_zero_point: int
@@ -147,6 +154,11 @@ class SoftmaxParams:
     input_left_shift: int
     diff_min: int
     output_zero_point: int           # -128 for int8 (the output scale is 1/256)
+    # Profiles with softmax="lut16" (LiteRT on aarch64): exp() of d = 0..255 below the row
+    # max in units of 1/65535 (quant.softmax_exp_lut16), and the output scale the float32
+    # normalizer divides by; None for the fixed-point kernel.
+    exp_lut16: np.ndarray | None = None
+    output_scale: float = 1.0 / 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,11 +200,13 @@ class ReluParams:
 
 @dataclass(frozen=True, eq=False)
 class MeanParams:
-    """MEAN int8 over some axes (reference_ops::QuantizedMeanOrSum / Mean).
+    """MEAN int8 over some axes (reference_ops::QuantizedMeanOrSum; XNNPACK reduce-nd.c).
 
-    requantize=True: out = clamp(MBQM(sum - zp_in * n, multiplier, shift) + zp_out), the
-    1/n folded into multiplier/shift; requantize=False (same input and output
-    quantization): out = sum / n with C truncating division.
+    rounding "double" (TFLite, tflite-micro; also for equal input and output
+    quantization): out = clamp(MBQM(sum - zp_in * n, multiplier, shift) + zp_out), the
+    1/n folded into multiplier/shift.
+    rounding "xnnpack": out = clamp(rint(float32(sum) * float_scale + float_zero_point)),
+    float32 arithmetic, ties to even (reference.quant.xnnpack_mean_scale_and_zero_point).
     """
     axes: tuple[int, ...]
     keep_dims: bool
@@ -201,20 +215,29 @@ class MeanParams:
     output_zero_point: int
     multiplier: int
     shift: int
-    requantize: bool = True
-    rounding: str = "double"         # "float32": XNNPACK's rint(float32(sum - zp*n) * scale)
-    float_scale: float = 0.0         # float32 input_scale / (output_scale * n), for "float32"
+    rounding: str = "double"         # "double" | "xnnpack"
+    float_scale: float = 0.0         # "xnnpack": float32 (in / out) * (1 / n)
+    float_zero_point: float = 0.0    # "xnnpack": float32 zp_out - n * zp_in * float_scale
 
 
 @dataclass(frozen=True, eq=False)
 class QuantizeParams:
-    """QUANTIZE: float32 -> int8/uint8 (AffineQuantize), or int8 <-> uint8 (Requantize)."""
+    """QUANTIZE: float32 -> int8/uint8 (AffineQuantize), or int8 <-> uint8 (Requantize).
+
+    rounding "tflite": round(x / scale) ties away from zero; integer input by MBQM.
+    rounding "xnnpack" (XNNPACK's converts): float input rint(x * float32(1 / scale)),
+    ties to even; integer input ((x - zp_in) * multiplier + 128) >> 8 (shift unused).
+    rounding "litert-optimized" (integer input; LiteRT's optimized Requantize, what its
+    default resolver runs where XNNPACK declines): the elements of whole blocks of 16 by
+    MultiplyByQuantizedMultiplier4Rows (ties up), the last size % 16 by MBQM.
+    """
     output_zero_point: int
     output_dtype: str
     scale: float = 0.0               # float input: the output scale (float32 value)
     input_zero_point: int = 0        # integer input: requantization
     multiplier: int = 0
     shift: int = 0
+    rounding: str = "tflite"
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,6 +24,7 @@ _TYPES = {"float32": tflite.TensorType.FLOAT32, "int32": tflite.TensorType.INT32
           "uint8": tflite.TensorType.UINT8, "int8": tflite.TensorType.INT8,
           "int64": tflite.TensorType.INT64, "int16": tflite.TensorType.INT16}
 _ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+_PADDINGS = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
 
 # The operator version that declares int8 support (tensorflow/lite/tools/versioning/
 # op_version.cc); runtimes that check versions accept these files, float ops use 1.
@@ -203,62 +204,49 @@ class ModelBuilder:
         return self._vector(b, start, offsets, b.PrependUOffsetTRelative)
 
 
+def _option(key, default, index=None):
+    """A reader of one value of an Op's options (an element of a pair with `index`)."""
+    if index is None:
+        return lambda o: o.get(key, default)
+    return lambda o: o.get(key, default)[index]
+
+
+_PADDING = ("Padding", lambda o: _PADDINGS[o.get("padding", "VALID")])
+_ACTIVATION = ("FusedActivationFunction", lambda o: _ACTIVATIONS[o.get("activation", "NONE")])
+_STRIDES = [("StrideH", _option("stride", (1, 1), 0)), ("StrideW", _option("stride", (1, 1), 1))]
+_CONV = [_PADDING, *_STRIDES, ("DilationHFactor", _option("dilation", (1, 1), 0)),
+         ("DilationWFactor", _option("dilation", (1, 1), 1)), _ACTIVATION]
+
+# op -> (its options table in the schema, [(table field, value from the Op's options)])
+_OPTION_TABLES = {
+    "CONV_2D": ("Conv2DOptions", _CONV),
+    "DEPTHWISE_CONV_2D": ("DepthwiseConv2DOptions",
+                          _CONV + [("DepthMultiplier", _option("depth_multiplier", 1))]),
+    "MAX_POOL_2D": ("Pool2DOptions", [_PADDING, *_STRIDES, _ACTIVATION,
+                                      ("FilterHeight", _option("filter", (2, 2), 0)),
+                                      ("FilterWidth", _option("filter", (2, 2), 1))]),
+    "FULLY_CONNECTED": ("FullyConnectedOptions",
+                        [_ACTIVATION, ("KeepNumDims", _option("keep_num_dims", False))]),
+    "ADD": ("AddOptions", [_ACTIVATION]),
+    "SOFTMAX": ("SoftmaxOptions", [("Beta", _option("beta", 1.0))]),
+    "CONCATENATION": ("ConcatenationOptions", [("Axis", _option("axis", -1)), _ACTIVATION]),
+    "MEAN": ("ReducerOptions", [("KeepDims", _option("keep_dims", True))]),
+    "STRIDED_SLICE": ("StridedSliceOptions",
+                      [(field, _option(key, 0)) for field, key in (
+                          ("BeginMask", "begin_mask"), ("EndMask", "end_mask"),
+                          ("EllipsisMask", "ellipsis_mask"), ("NewAxisMask", "new_axis_mask"),
+                          ("ShrinkAxisMask", "shrink_axis_mask"))]),
+    "SHAPE": ("ShapeOptions", [("OutType", lambda o: _TYPES[o.get("out_type", "int32")])]),
+    "PACK": ("PackOptions", [("Axis", _option("axis", 0)),
+                             ("ValuesCount", _option("values_count", 0))]),
+}
+_OPTION_TABLES["AVERAGE_POOL_2D"] = _OPTION_TABLES["MAX_POOL_2D"]
+
+
 def _options(b, op: Op):
     """(BuiltinOptions type, table offset) of an operator's options, or (0, None)."""
-    o = op.options
-    act = _ACTIVATIONS[o.get("activation", "NONE")]
-    pad = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}.get(
-        o.get("padding", "VALID"))
-    stride = o.get("stride", (1, 1))
-    dilation = o.get("dilation", (1, 1))
-    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        # The two tables share every field but the depth multiplier.
-        kind = "Conv2DOptions" if op.name == "CONV_2D" else "DepthwiseConv2DOptions"
-        add = lambda field, value: getattr(tflite, f"{kind}Add{field}")(b, value)  # noqa: E731
-        getattr(tflite, f"{kind}Start")(b)
-        add("Padding", pad)
-        add("StrideH", stride[0])
-        add("StrideW", stride[1])
-        add("DilationHFactor", dilation[0])
-        add("DilationWFactor", dilation[1])
-        add("FusedActivationFunction", act)
-        if op.name == "DEPTHWISE_CONV_2D":
-            add("DepthMultiplier", o.get("depth_multiplier", 1))
-        return getattr(tflite.BuiltinOptions, kind), getattr(tflite, f"{kind}End")(b)
-    if op.name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        f = o.get("filter", (2, 2))
-        tflite.Pool2DOptionsStart(b)
-        tflite.Pool2DOptionsAddPadding(b, pad)
-        tflite.Pool2DOptionsAddStrideH(b, stride[0])
-        tflite.Pool2DOptionsAddStrideW(b, stride[1])
-        tflite.Pool2DOptionsAddFilterHeight(b, f[0])
-        tflite.Pool2DOptionsAddFilterWidth(b, f[1])
-        tflite.Pool2DOptionsAddFusedActivationFunction(b, act)
-        return tflite.BuiltinOptions.Pool2DOptions, tflite.Pool2DOptionsEnd(b)
-    if op.name == "FULLY_CONNECTED":
-        tflite.FullyConnectedOptionsStart(b)
-        tflite.FullyConnectedOptionsAddFusedActivationFunction(b, act)
-        tflite.FullyConnectedOptionsAddKeepNumDims(b, o.get("keep_num_dims", False))
-        return tflite.BuiltinOptions.FullyConnectedOptions, tflite.FullyConnectedOptionsEnd(b)
-    if op.name == "ADD":
-        tflite.AddOptionsStart(b)
-        tflite.AddOptionsAddFusedActivationFunction(b, act)
-        return tflite.BuiltinOptions.AddOptions, tflite.AddOptionsEnd(b)
-    if op.name == "SOFTMAX":
-        tflite.SoftmaxOptionsStart(b)
-        tflite.SoftmaxOptionsAddBeta(b, o.get("beta", 1.0))
-        return tflite.BuiltinOptions.SoftmaxOptions, tflite.SoftmaxOptionsEnd(b)
-    if op.name == "CONCATENATION":
-        tflite.ConcatenationOptionsStart(b)
-        tflite.ConcatenationOptionsAddAxis(b, o.get("axis", -1))
-        tflite.ConcatenationOptionsAddFusedActivationFunction(b, act)
-        return tflite.BuiltinOptions.ConcatenationOptions, tflite.ConcatenationOptionsEnd(b)
-    if op.name == "MEAN":
-        tflite.ReducerOptionsStart(b)
-        tflite.ReducerOptionsAddKeepDims(b, o.get("keep_dims", True))
-        return tflite.BuiltinOptions.ReducerOptions, tflite.ReducerOptionsEnd(b)
-    if op.name == "RESHAPE" and "new_shape" in o:
-        shape = o["new_shape"]
+    if op.name == "RESHAPE" and "new_shape" in op.options:
+        shape = op.options["new_shape"]
         tflite.ReshapeOptionsStartNewShapeVector(b, len(shape))
         for d in reversed(shape):
             b.PrependInt32(int(d))
@@ -266,24 +254,13 @@ def _options(b, op: Op):
         tflite.ReshapeOptionsStart(b)
         tflite.ReshapeOptionsAddNewShape(b, vec)
         return tflite.BuiltinOptions.ReshapeOptions, tflite.ReshapeOptionsEnd(b)
-    if op.name == "STRIDED_SLICE":
-        tflite.StridedSliceOptionsStart(b)
-        tflite.StridedSliceOptionsAddBeginMask(b, o.get("begin_mask", 0))
-        tflite.StridedSliceOptionsAddEndMask(b, o.get("end_mask", 0))
-        tflite.StridedSliceOptionsAddEllipsisMask(b, o.get("ellipsis_mask", 0))
-        tflite.StridedSliceOptionsAddNewAxisMask(b, o.get("new_axis_mask", 0))
-        tflite.StridedSliceOptionsAddShrinkAxisMask(b, o.get("shrink_axis_mask", 0))
-        return tflite.BuiltinOptions.StridedSliceOptions, tflite.StridedSliceOptionsEnd(b)
-    if op.name == "SHAPE":
-        tflite.ShapeOptionsStart(b)
-        tflite.ShapeOptionsAddOutType(b, _TYPES[o.get("out_type", "int32")])
-        return tflite.BuiltinOptions.ShapeOptions, tflite.ShapeOptionsEnd(b)
-    if op.name == "PACK":
-        tflite.PackOptionsStart(b)
-        tflite.PackOptionsAddAxis(b, o.get("axis", 0))
-        tflite.PackOptionsAddValuesCount(b, o.get("values_count", 0))
-        return tflite.BuiltinOptions.PackOptions, tflite.PackOptionsEnd(b)
-    return 0, None
+    if op.name not in _OPTION_TABLES:
+        return 0, None
+    table, fields = _OPTION_TABLES[op.name]
+    getattr(tflite, f"{table}Start")(b)
+    for field, value in fields:
+        getattr(tflite, f"{table}Add{field}")(b, value(op.options))
+    return getattr(tflite.BuiltinOptions, table), getattr(tflite, f"{table}End")(b)
 
 
 def write_graph(graph: Graph, description: str = "edgecnn") -> bytes:

@@ -65,16 +65,16 @@ EXPORTED_FIELDS = {
                   "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
                   "activation_min", "activation_max", "rounding", "input2_constant"}),
     "MeanParams": ("ec_mean_params", {"axes", "keep_dims", "count", "input_zero_point",
-                   "output_zero_point", "multiplier", "shift", "requantize", "rounding",
-                   "float_scale"}),
+                   "output_zero_point", "multiplier", "shift", "rounding", "float_scale",
+                   "float_zero_point"}),
     "SoftmaxParams": ("ec_softmax_params", {"input_multiplier", "input_left_shift", "diff_min",
-                      "output_zero_point"}),
+                      "output_zero_point", "exp_lut16", "output_scale"}),
     "PadParams": ("ec_pad_params", {"paddings", "pad_value"}),
     "ConcatenationParams": ("ec_concat_part_params", {"axis"}),
     "SpaceToBatchParams": ("ec_space_batch_params", {"block_shape", "paddings", "pad_value"}),
     "BatchToSpaceParams": ("ec_space_batch_params", {"block_shape", "crops"}),
     "QuantizeParams": ("ec_quantize_params", {"output_zero_point", "output_dtype", "scale",
-                       "input_zero_point", "multiplier", "shift"}),
+                       "input_zero_point", "multiplier", "shift", "rounding"}),
     "DequantizeParams": ("ec_dequantize_params", {"scale", "zero_point"}),
     "ReshapeParams": (None, {"output_shape"}),
     "TransposeParams": ("ec_transpose_params", {"perm"}),
@@ -88,6 +88,8 @@ EXPORTED_FIELDS = {
                    "shift", "activation_min", "activation_max", "rescale"}),
 }
 ROUNDING = {"double": "EC_ROUND_DOUBLE", "single": "EC_ROUND_SINGLE"}
+# QUANTIZE's "tflite" rounding (round(x / scale), MBQM) is the runtime's own
+EXPORTED_ROUNDINGS = set(ROUNDING) | {"tflite"}
 MCU_SOURCE = "ec_mcu_s8.c"   # the fast kernels (runtime/ec_mcu_s8.c)
 
 
@@ -182,9 +184,9 @@ def _check_exportable(q: QGraph) -> None:
         if node.op not in RUNTIME_SOURCES:
             problems.append((node.index, f"{node.op} has no C kernel"))
         requant = getattr(node.params, "requant", node.params)
-        if getattr(requant, "rounding", "double") not in ROUNDING:
+        if getattr(requant, "rounding", "double") not in EXPORTED_ROUNDINGS:
             problems.append((node.index, f"{node.op}: the {q.profile.name} profile requantizes "
-                             "in floating point; export with profile='tflm'"))
+                             "as XNNPACK or in floating point; export with profile='tflm'"))
         for t in node.inputs + node.outputs:
             if len(q.tensors[t].shape) > 4 and node.op != "TRANSPOSE":   # (it takes 6)
                 problems.append((node.index, f"{node.op}: tensors of rank > 4"))
@@ -439,15 +441,19 @@ class _Writer:
             rank = len(x.shape)
             reduced = [0] * (4 - rank) + [1 if d in p.axes else 0 for d in range(rank)]
             fields = [_ints(_shape4(x.shape)), _ints(reduced), p.count, p.input_zero_point,
-                      p.output_zero_point, p.multiplier, p.shift, int(p.requantize)]
+                      p.output_zero_point, p.multiplier, p.shift]
             self.definitions.append(f"static const ec_mean_params {params} = {{{', '.join(map(str, fields))}}};\n")
             call = f"ec_mean_s8(&{params}, {self.tensor(x.index, plan, True)}, {self.tensor(y.index, plan, False)});"
         elif node.op == "SOFTMAX":
-            exp_q0, exp_acc = softmax_exp_tables(p)
-            t0 = self.array("int32_t", f"{name}_exp_q0", exp_q0)
-            t1 = self.array("int32_t", f"{name}_exp_acc", exp_acc)
             depth = x.shape[-1]
-            fields = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point, t0, t1]
+            fields = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
+            if p.exp_lut16 is None:
+                exp_q0, exp_acc = softmax_exp_tables(p)
+                fields += [self.array("int32_t", f"{name}_exp_q0", exp_q0),
+                           self.array("int32_t", f"{name}_exp_acc", exp_acc), "NULL", "0.0f"]
+            else:  # LiteRT's aarch64 variant (profile xnnpack-aarch64)
+                table = self.array("uint16_t", f"{name}_exp_lut16", p.exp_lut16.astype(np.uint16))
+                fields += ["NULL", "NULL", table, f"{float(np.float32(p.output_scale))!r}f"]
             self.definitions.append(f"static const ec_softmax_params {params} = {{{', '.join(map(str, fields))}}};\n")
             call = f"ec_softmax_s8(&{params}, {self.tensor(x.index, plan, True)}, {self.tensor(y.index, plan, False)});"
         elif node.op in ("LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1") or (

@@ -81,10 +81,20 @@ def quantize_scalar_float32(value: float, scale: float, zero_point: int) -> int:
     return zero_point + round_half_away(quotient)
 
 
+def quantize_scalar_xnnpack(value: float, scale: float, zero_point: int) -> int:
+    """XNNPACK's xnn_qs8_quantize (src/xnnpack/requantization.h), for fused activation
+    bounds: lrintf(value / scale + zero_point) in float32, ties to even."""
+    total = np.float32(value) / np.float32(scale) + np.float32(zero_point)
+    return int(np.rint(np.clip(total, -2.0**31, 2.0**31 - 1)))
+
+
 def activation_range(activation: str, scale: float, zero_point: int,
-                     qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
-    """The [min, max] clamp of a fused activation, in the output's quantized domain."""
+                     qmin: int = -128, qmax: int = 127, xnnpack: bool = False) -> tuple[int, int]:
+    """The [min, max] clamp of a fused activation, in the output's quantized domain
+    (TFLite's rounding, or XNNPACK's where the delegate runs the op)."""
     def q(value):
+        if xnnpack:
+            return quantize_scalar_xnnpack(value, scale, zero_point)
         return quantize_scalar_float32(value, scale, zero_point)
 
     if activation == "NONE":
@@ -174,6 +184,19 @@ def multiply_by_quantized_multiplier(x, multiplier, shift,
         rounder = np.int64(1) << (total_shift - 1)
         return wrap_int32((x * multiplier + rounder) >> total_shift)
     raise ValueError(f"unknown rounding {rounding!r}")
+
+
+def multiply_by_quantized_multiplier_rows(x, multiplier: int, shift: int) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier4Rows (TFLite optimized_ops, NEON): vshl, vqrdmulh,
+    vrshl. Both roundings are half up (towards +infinity), unlike gemmlowp's
+    RoundingDivideByPOT (half away from zero). LiteRT's x86 build compiles its NEON
+    paths through NEON_2_SSE, so its default (optimized) kernels compute this on x86 too.
+    """
+    x = _as_int64(x)
+    shifted = wrap_int32(x << max(shift, 0))
+    high = (2 * shifted * multiplier + (1 << 31)) >> 32      # vqrdmulh (no saturation: m >= 0)
+    right = max(-shift, 0)
+    return (high + ((np.int64(1) << right) >> 1)) >> right  # vrshl by -right
 
 
 def saturate_cast(x, dtype) -> np.ndarray:
@@ -311,3 +334,119 @@ def fold_division_into_multiplier(multiplier: int, shift: int, count: int) -> tu
     """
     s = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << s) // count, shift - s
+
+
+# --------------------------------------------------------------------------
+# LiteRT's aarch64 SOFTMAX: a 16-bit exp() table and a float32 normalizer
+# --------------------------------------------------------------------------
+# TFLite built by clang for aarch64 (LiteRT's aarch64 wheels, so a Raspberry Pi) defines
+# TFLITE_SOFTMAX_USE_UINT16_LUT (optimized_ops.h): its optimized int8 SOFTMAX (the builtin
+# kernel, used with and without XNNPACK; not BUILTIN_REF) then reads exp() from a table of
+# 16-bit values made in Prepare (activations.cc, PopulateSoftmaxUInt8LookupTable) and
+# normalizes each row with a multiplier computed in float32 (SoftmaxInt8LUT). Elsewhere
+# (x86-64, 32-bit ARM, gcc builds) the fixed-point reference_ops arithmetic is used.
+
+SOFTMAX_LUT16_ONE = 65535   # exp(0) in the table's units
+
+
+def softmax_exp_lut16(input_scale: float, beta: float) -> np.ndarray:
+    """exp(-d * input_scale * beta) in units of 1/65535 for d = 0..255 below the row max
+    (int64 [256], entry d = LiteRT's table entry 255 - d).
+
+    As LiteRT computes it: scale = input_scale * beta in float32; x = scale * -d in float32;
+    expf(x) * 65535 in float32; then + 0.5 in double, truncated, capped at 65535. expf is
+    taken as exp() in double rounded to float32 (the correctly rounded value, which is
+    glibc's expf everywhere the table was checked against LiteRT; see tests/data)."""
+    scale = np.float32(input_scale) * np.float32(beta)
+    x = scale * -np.arange(256, dtype=np.float32)
+    expf = np.exp(x.astype(np.float64)).astype(np.float32)
+    scaled = (expf * np.float32(SOFTMAX_LUT16_ONE)).astype(np.float64) + 0.5
+    return np.minimum(np.floor(scaled), SOFTMAX_LUT16_ONE).astype(np.int64)
+
+
+def softmax_lut16_normalizer(sum_of_exps: int, output_scale: float) -> tuple[int, int]:
+    """(multiplier, shift) that turn a table value into the output (SoftmaxInt8LUT):
+    1 / (sum * output_scale) in float32 (sum converted to float32 first, as C does),
+    then QuantizeMultiplier of that float."""
+    inverse = np.float32(1.0) / (np.float32(sum_of_exps) * np.float32(output_scale))
+    return quantize_multiplier(float(inverse))
+
+
+# --------------------------------------------------------------------------
+# XNNPACK's own arithmetic (the `xnnpack` profile: LiteRT's default delegate)
+#
+# XNNPACK does not use TFLite's multiplier/shift pairs. Each function names the
+# XNNPACK source it follows (google/XNNPACK, src/...); ../notes: fid.md.
+# --------------------------------------------------------------------------
+
+def float32_ratio(numerator: float, denominator: float) -> np.float32:
+    """numerator / denominator evaluated in float32 (XNNPACK's scale ratios)."""
+    return np.float32(numerator) / np.float32(denominator)
+
+
+def xnnpack_add_multipliers(scale_a: float, scale_b: float,
+                            scale_out: float) -> tuple[int, int, int]:
+    """(a_multiplier, b_multiplier, shift) of XNNPACK's int8 ADD
+    (microparams-init.c, xnn_init_qs8_add_minmax_scalar_params).
+
+    The float32 ratios a/out and b/out are scaled by 2^shift, with shift
+    chosen so that the larger one lands in [2^20, 2^21), and rounded to the
+    nearest integer, ties to even (lrintf).
+    """
+    a_ratio = float(float32_ratio(scale_a, scale_out))
+    b_ratio = float(float32_ratio(scale_b, scale_out))
+    shift = 20 - (math.frexp(max(a_ratio, b_ratio))[1] - 1)
+    # a float32 times a power of two is exact in double: rint gives lrintf's answer
+    return int(np.rint(a_ratio * 2.0**shift)), int(np.rint(b_ratio * 2.0**shift)), shift
+
+
+def xnnpack_add_supported(scale_a: float, scale_b: float, scale_out: float) -> bool:
+    """LiteRT's XNNPACK delegate takes an int8 ADD only when both float32 ratios
+    input/output lie in [1/1024, 256) (xnnpack_delegate.cc, CheckTensorsInputOutputScale);
+    otherwise LiteRT's own ADD kernel runs."""
+    return all(2.0**-10 <= float32_ratio(s, scale_out) < 256.0 for s in (scale_a, scale_b))
+
+
+def shift_right_round_half_up(x, shift: int) -> np.ndarray:
+    """floor(x / 2^shift + 1/2): XNNPACK adds 2^(shift-1) and shifts arithmetically."""
+    return (_as_int64(x) + (np.int64(1) << (shift - 1))) >> shift
+
+
+def xnnpack_requantize_multiplier(scale_in: float, scale_out: float) -> int:
+    """XNNPACK's int8 -> int8 requantizing convert (xnn_init_qs8_cvt_scalar_params):
+    lrintf(256 * float32(in / out)), applied as (x * m + 128) >> 8."""
+    return int(np.rint(np.float32(256.0) * float32_ratio(scale_in, scale_out)))
+
+
+def xnnpack_requantize_supported(scale_in: float, scale_out: float) -> bool:
+    """The delegate takes an int8 -> int8 QUANTIZE only for in/out in [1/256, 128]."""
+    return 2.0**-8 <= float32_ratio(scale_in, scale_out) <= 128.0
+
+
+def xnnpack_quantize_float(x, scale: float) -> np.ndarray:
+    """XNNPACK's float32 -> int8/uint8 convert (f32-qs8-vcvt, microparams-init.c):
+    x times the float32 reciprocal 1/scale, rounded to nearest, ties to even.
+    Saturated (XNNPACK clamps the float before converting); NaN gives 0 here."""
+    product = np.asarray(x, np.float32) * (np.float32(1.0) / np.float32(scale))
+    rounded = np.rint(np.nan_to_num(product, nan=0.0).astype(np.float64))
+    return np.clip(rounded, INT32_MIN, INT32_MAX).astype(np.int64)
+
+
+def xnnpack_mean_scale_and_zero_point(scale_in: float, zero_in: int, scale_out: float,
+                                      zero_out: int, count: int) -> tuple[float, float]:
+    """XNNPACK's int8 MEAN (operators/reduce-nd.c, microparams-init.c): the raw int32
+    sum is converted by y = rint(float(sum) * s + z) with, all in float32,
+      s = float32(in / out) * (1 / count),
+      z = zero_out - float(count * zero_in) * s.
+    The input zero point is folded into the float zero point z, so the rounding
+    (ties to even) applies to the whole value, zero point included."""
+    f32 = np.float32
+    s = float32_ratio(scale_in, scale_out) * (f32(1.0) / f32(count))
+    z = f32(zero_out) - (f32(count) * f32(zero_in)) * s
+    return float(s), float(z)
+
+
+def xnnpack_mean_convert(total, scale: float, zero_point: float) -> np.ndarray:
+    """rint(float32(total) * scale + zero_point) in float32 (no fused multiply-add)."""
+    product = _as_int64(total).astype(np.float32) * np.float32(scale)
+    return np.rint((product + np.float32(zero_point)).astype(np.float64)).astype(np.int64)

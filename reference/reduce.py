@@ -1,23 +1,20 @@
-"""MEAN int8 (reference_ops::QuantizedMeanOrSum and reference_ops::Mean, reduce.h)."""
+"""MEAN int8 (reference_ops::QuantizedMeanOrSum, reduce.h; XNNPACK's reduce-nd.c)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .quant import multiply_by_quantized_multiplier, requantize_float32, truncating_divide
+from .quant import multiply_by_quantized_multiplier, xnnpack_mean_convert
 
 
 def mean(x: np.ndarray, p, output_shape) -> np.ndarray:
     total = x.astype(np.int64).sum(axis=p.axes, keepdims=True)
-    if p.rounding == "float32":
-        # XNNPACK: the centered sum times one float32 scale in / (out * n), ties to even.
-        centered = total - p.input_zero_point * p.count
-        out = np.clip(requantize_float32(centered, p.float_scale) + p.output_zero_point, -128, 127)
-    elif p.requantize:
+    if p.rounding == "xnnpack":
+        # XNNPACK: the raw sum through one float32 multiply-add, ties to even.
+        out = xnnpack_mean_convert(total, p.float_scale, p.float_zero_point)
+    else:
+        # TFLite and tflite-micro, also when input and output share their quantization:
+        # the centered sum times the multiplier of in/out with 1/n folded in.
         centered = total - p.input_zero_point * p.count
         out = multiply_by_quantized_multiplier(centered, p.multiplier, p.shift) + p.output_zero_point
-        out = np.clip(out, -128, 127)
-    else:
-        # Same quantization in and out: the raw sum divided by n, C truncation.
-        out = truncating_divide(total, p.count)
-    return out.astype(np.int8).reshape(output_shape)
+    return np.clip(out, -128, 127).astype(np.int8).reshape(output_shape)

@@ -94,6 +94,10 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model": args.model, "profile": model.profile, "layers": rows,
                           "totals": totals,
+                          # TRANSPOSEs done while copying an input into the arena (no op)
+                          "folded_input_transposes": [
+                              {"operator": model.qgraph.nodes[step].index, "input": tensor}
+                              for step, tensor in sorted(plan.folded_inputs.items())],
                           "inputs": [_io(i) for i in model.inputs],
                           "outputs": [_io(o) for o in model.outputs]}, indent=1))
         return 0

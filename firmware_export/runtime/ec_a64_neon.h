@@ -167,12 +167,11 @@ EC_A64_INLINE void ec_a64_tile_out(const int mr, const int nq, const int mode,
                                (int8_t *)dst + (p * dst_stride + oc0) * element, cout - oc0);
 }
 
-/* 4 input bytes of a pixel, repeated in every 32-bit lane. */
+/* 4 input bytes of a pixel, repeated in every 32-bit lane (one LD1R; AArch64 loads need
+   no alignment). */
 EC_A64_INLINE int8x16_t ec_a64_load_quad(const int8_t *p)
 {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return vreinterpretq_s8_s32(vdupq_n_s32(v));
+    return vreinterpretq_s8_s32(vld1q_dup_s32((const int32_t *)(const void *)p));
 }
 
 /* ---- GEMM, NEON only (every AArch64 CPU: Cortex-A53, A72 = Raspberry Pi 3, 4) --------- */
@@ -478,6 +477,9 @@ EC_A64_INLINE void ec_a64_depthwise_row_body(const int fixed_taps, const int mod
         for (j = 0; j < 4; ++j)
             b[j] = vld1q_s32(bias + c + 4 * j);
         ec_a64_stage_load(&s, mode, out, c);
+        int8x16_t wf[9];   /* a fixed tap count's weights, loaded once per 16 channels */
+        for (t = 0; t < fixed_taps; ++t)
+            wf[t] = vld1q_s8(w + t * coutp + c);
         for (ox = 0; ox < ow; ++ox, pixel += pixel_step) {
             int32x4_t acc[4];
             ptrdiff_t valid = row_elements - ox * out_step - c;
@@ -485,12 +487,13 @@ EC_A64_INLINE void ec_a64_depthwise_row_body(const int fixed_taps, const int mod
                 acc[j] = b[j];
             for (t = 0; t < ntaps; t += 1 + pairs) {
                 const int8x16_t x0 = vld1q_s8(pixel + tap_offset[t]);
-                const int8x16_t w0 = vld1q_s8(w + t * coutp + c);
+                const int8x16_t w0 = fixed_taps ? wf[t] : vld1q_s8(w + t * coutp + c);
                 int16x8_t l = vmull_s8(vget_low_s8(x0), vget_low_s8(w0));
                 int16x8_t h = vmull_high_s8(x0, w0);
                 if (pairs && t + 1 < ntaps) {
                     const int8x16_t x1 = vld1q_s8(pixel + tap_offset[t + 1]);
-                    const int8x16_t w1 = vld1q_s8(w + (t + 1) * coutp + c);
+                    const int8x16_t w1 = fixed_taps ? wf[t + 1]
+                                                    : vld1q_s8(w + (t + 1) * coutp + c);
                     l = vmlal_s8(l, vget_low_s8(x1), vget_low_s8(w1));
                     h = vmlal_high_s8(h, x1, w1);
                 }

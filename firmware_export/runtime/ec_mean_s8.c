@@ -1,7 +1,7 @@
 /* MEAN, int8 (reference/reduce.py, TFLite reduce.h QuantizedMeanOrSum):
- * the raw sum over the reduced dimensions, then either requantized with 1/n
- * folded into the multiplier, or (same quantization in and out) divided by n
- * with C's truncating division. Output elements are written in order. */
+ * the raw sum over the reduced dimensions, centered and requantized with 1/n
+ * folded into the multiplier (also when input and output share their
+ * quantization). Output elements are written in order. */
 #include "ec_runtime.h"
 
 void ec_mean_s8(const ec_mean_params *p, const int8_t *input, int8_t *output)
@@ -30,15 +30,10 @@ void ec_mean_s8(const ec_mean_params *p, const int8_t *input, int8_t *output)
                             }
                         }
                     }
-                    if (p->requantize) {
-                        v = ec_multiply_by_quantized_multiplier(
-                                total - p->input_zero_point * p->count, p->multiplier, p->shift,
-                                EC_ROUND_DOUBLE);
-                        v = ec_offset_and_clamp(v, p->output_zero_point, -128, 127);
-                    } else {
-                        v = total / p->count;
-                    }
-                    output[k++] = (int8_t)v;
+                    v = ec_multiply_by_quantized_multiplier(
+                            total - p->input_zero_point * p->count, p->multiplier, p->shift,
+                            EC_ROUND_DOUBLE);
+                    output[k++] = (int8_t)ec_offset_and_clamp(v, p->output_zero_point, -128, 127);
                 }
             }
         }
