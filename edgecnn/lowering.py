@@ -229,11 +229,14 @@ class _Lowering:
     def same_quantization(a: Tensor, b: Tensor) -> bool:
         return a.scales == b.scales and a.zero_points == b.zero_points
 
-    def activation(self, node: Node, out: Tensor) -> tuple[int, int]:
+    def activation(self, node: Node, out: Tensor, delegated: bool = False) -> tuple[int, int]:
+        """The fused activation's clamp; `delegated`: the op runs in XNNPACK (xnnpack
+        profile), which rounds the bounds to even (reference.quant.quantize_scalar_xnnpack)."""
         name = node.options.get("activation", "NONE")
         if name not in FUSED_ACTIVATIONS:
             raise Unsupported(f"fused activation {name}")
-        return quant.activation_range(name, out.scale, out.zero_point)
+        return quant.activation_range(name, out.scale, out.zero_point,
+                                      xnnpack=delegated and self.profile.xnnpack_delegate)
 
     def requant(self, real_multipliers, *, float_scales=None) -> P.Requant:
         """Requant record for a list of real multipliers, in this profile's rounding."""
@@ -369,7 +372,7 @@ def lower_conv2d(lw: _Lowering, node: Node) -> P.Conv2DParams:
     lw.check_shape(node, (x.shape[0],) + out_hw + (out_c,))
     bias = _bias(lw, node, out_c)
     _check_accumulator(node, weights, bias)
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=True)
     w_scales = _weight_scales(lw, w, out_c, 0)
     requant = lw.weighted_requant(x, w_scales, y, _conv_multipliers(x, w_scales, y))
     return P.Conv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
@@ -393,7 +396,7 @@ def lower_depthwise_conv2d(lw: _Lowering, node: Node) -> P.DepthwiseConv2DParams
     lw.check_shape(node, (x.shape[0],) + out_hw + (out_c,))
     bias = _bias(lw, node, out_c)
     _check_accumulator(node, weights.reshape(kh * kw, out_c).T, bias)
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=True)
     w_scales = _weight_scales(lw, w, out_c, 3)
     requant = lw.weighted_requant(x, w_scales, y, _conv_multipliers(x, w_scales, y))
     return P.DepthwiseConv2DParams(x.zero_point, y.zero_point, stride, dilation, padding,
@@ -419,7 +422,7 @@ def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
         # the int32 sum of a window's int8 values (only taps inside the image count)
         taps = min(filter_hw[0], x.shape[1]) * min(filter_hw[1], x.shape[2])
         _check_sum_of_int8(node, taps, 128, "window")
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=node.op == "MAX_POOL_2D")
     return P.Pool2DParams(filter_hw, stride, padding, act_min, act_max)
 
 
@@ -441,7 +444,7 @@ def lower_fully_connected(lw: _Lowering, node: Node) -> P.FullyConnectedParams:
         lw.check_shape(node, (rows, out_f))
     bias = _bias(lw, node, out_f)
     _check_accumulator(node, weights, bias)
-    act_min, act_max = lw.activation(node, y)
+    act_min, act_max = lw.activation(node, y, delegated=True)
     w_scales = _weight_scales(lw, w, out_f, 0)
     # Per tensor too, GetQuantizedConvolutionMultipler (kernel_util.cc, the overload with
     # a bias argument, which FULLY_CONNECTED calls also without a bias) takes
@@ -626,6 +629,9 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     if left_shift < 0:
         raise Unsupported(f"beta * input scale {real / (1 << (31 - bits)):.3g} is too small")
     radius = quant.input_radius(bits, left_shift)
+    if lw.profile.softmax == "lut16":
+        table = quant.softmax_exp_lut16(x.scale, float(node.options.get("beta", 1.0)))
+        return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point, table, y.scale)
     return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point)
 
 
@@ -729,9 +735,11 @@ def lower_add(lw: _Lowering, node: Node) -> P.AddParams:
         raise ModelFormatError(f"shapes {a.shape} and {b.shape} do not broadcast",
                                node.describe()) from None
     lw.check_shape(node, tuple(shape))
-    act_min, act_max = lw.activation(node, y)
+    delegated = lw.profile.xnnpack_delegate and quant.xnnpack_add_supported(a.scale, b.scale,
+                                                                            y.scale)
+    act_min, act_max = lw.activation(node, y, delegated=delegated)
     constant = b.data if b.is_constant else None
-    if lw.profile.xnnpack_delegate and quant.xnnpack_add_supported(a.scale, b.scale, y.scale):
+    if delegated:
         m1, m2, shift = quant.xnnpack_add_multipliers(a.scale, b.scale, y.scale)
         return P.AddParams(a.zero_point, b.zero_point, y.zero_point, 0, m1, 0, m2, 0, 0, -shift,
                            act_min, act_max, "xnnpack", constant)

@@ -68,7 +68,7 @@ EXPORTED_FIELDS = {
                    "output_zero_point", "multiplier", "shift", "rounding", "float_scale",
                    "float_zero_point"}),
     "SoftmaxParams": ("ec_softmax_params", {"input_multiplier", "input_left_shift", "diff_min",
-                      "output_zero_point"}),
+                      "output_zero_point", "exp_lut16", "output_scale"}),
     "PadParams": ("ec_pad_params", {"paddings", "pad_value"}),
     "ConcatenationParams": ("ec_concat_part_params", {"axis"}),
     "SpaceToBatchParams": ("ec_space_batch_params", {"block_shape", "paddings", "pad_value"}),
@@ -389,11 +389,15 @@ class _Writer:
             self.definitions.append(f"static const ec_mean_params {params} = {{{', '.join(map(str, fields))}}};\n")
             call = f"ec_mean_s8(&{params}, {self.tensor(x.index, plan, True)}, {self.tensor(y.index, plan, False)});"
         elif node.op == "SOFTMAX":
-            exp_q0, exp_acc = softmax_exp_tables(p)
-            t0 = self.array("int32_t", f"{name}_exp_q0", exp_q0)
-            t1 = self.array("int32_t", f"{name}_exp_acc", exp_acc)
             depth = x.shape[-1]
-            fields = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point, t0, t1]
+            fields = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
+            if p.exp_lut16 is None:
+                exp_q0, exp_acc = softmax_exp_tables(p)
+                fields += [self.array("int32_t", f"{name}_exp_q0", exp_q0),
+                           self.array("int32_t", f"{name}_exp_acc", exp_acc), "NULL", "0.0f"]
+            else:  # LiteRT's aarch64 variant (profile xnnpack-aarch64)
+                table = self.array("uint16_t", f"{name}_exp_lut16", p.exp_lut16.astype(np.uint16))
+                fields += ["NULL", "NULL", table, f"{float(np.float32(p.output_scale))!r}f"]
             self.definitions.append(f"static const ec_softmax_params {params} = {{{', '.join(map(str, fields))}}};\n")
             call = f"ec_softmax_s8(&{params}, {self.tensor(x.index, plan, True)}, {self.tensor(y.index, plan, False)});"
         elif node.op in ("LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1") or (

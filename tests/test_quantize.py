@@ -110,16 +110,9 @@ def test_written_file_matches_the_oracles_byte_for_byte(name, io, profile):
     x, _, _ = split()
     data = quantized(name, io=io).tflite
     model = edgecnn.load(data, profile=profile)
-    requantizes = any(n.op == "QUANTIZE" and model.qgraph.tensors[n.inputs[0]].dtype == "int8"
-                      and model.qgraph.tensors[n.outputs[0]].dtype == "int8"
-                      for n in model.qgraph.nodes)
     for sample in as_input(model, x[:40]):
         (want,) = run_oracle(profile, data, [sample])
         got = model.run(sample)
-        if profile == "xnnpack" and requantizes and not np.array_equal(got, want):
-            # Issue 9 (4): XNNPACK's int8 -> int8 QUANTIZE rounds unlike edgecnn's
-            # xnnpack profile; digits_mixed requantizes a LOGISTIC output for its CONCAT.
-            pytest.xfail("issue 9: XNNPACK int8->int8 QUANTIZE rounding")
         assert_bitexact(got, want, f"{name} io={io} {profile} core")
         assert_bitexact(model.run(sample, backend="reference"), want,
                         f"{name} io={io} {profile} reference")

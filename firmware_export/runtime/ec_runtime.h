@@ -216,6 +216,10 @@ typedef struct {
     int32_t rows, depth, diff_min, output_zero_point;
     const int32_t *exp_q0;  /* exp(-d) in Q0.31 for d = 0..255 below the row max */
     const int32_t *exp_acc; /* the same in Q12.19, the accumulation format */
+    /* LiteRT's aarch64 arithmetic (profile xnnpack-aarch64), else NULL: exp(-d) in units of
+     * 1/65535 (the exp_q0/exp_acc tables are then NULL), normalized per row in float32 */
+    const uint16_t *exp_lut16;
+    float output_scale;
 } ec_softmax_params;
 
 typedef struct {
