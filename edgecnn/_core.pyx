@@ -28,7 +28,8 @@ from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, uint32_t, int64_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from cython.parallel cimport prange
-from libc.math cimport round as c_round, roundf, rintf
+from libc.math cimport round as c_round, roundf, rintf, frexp
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 cdef enum:
     OP_CONV = 1
@@ -242,6 +243,22 @@ cdef inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multipli
     right = -shift if shift < 0 else 0
     return rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(<int32_t>(<uint32_t>x << left), multiplier), right)
+
+
+cdef inline void quantize_multiplier(double real, int32_t* multiplier, int* shift) noexcept nogil:
+    # Twin of reference.quant.quantize_multiplier (QuantizeMultiplier), for real >= 0.
+    cdef int exponent = 0
+    cdef int64_t q_fixed = 0
+    if real != 0.0:
+        q_fixed = <int64_t>c_round(frexp(real, &exponent) * 2147483648.0)
+        if q_fixed == (<int64_t>1 << 31):
+            q_fixed = q_fixed / 2
+            exponent += 1
+        if exponent < -31:
+            q_fixed = 0
+            exponent = 0
+    multiplier[0] = <int32_t>q_fixed
+    shift[0] = exponent
 
 
 cdef inline int32_t requantize_float(int32_t acc, double real_scale) noexcept nogil:
@@ -878,7 +895,43 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
             y[i] = <int8_t>offset_and_clamp(v, out_zp, -128, 127)
 
 
+cdef void softmax_lut16(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    # Twin of reference/activations.py softmax_lut16 (LiteRT built for aarch64): exp() of
+    # d = 0..255 below the row max from the reference's 16-bit table, one multiplier per
+    # row from the sum in float32.
+    cdef Py_ssize_t rows = op.i[0], depth = op.i[1], r, c
+    cdef int32_t out_zp = <int32_t>op.i[3]
+    cdef const int32_t* table = <const int32_t*>op.p[2]
+    cdef float output_scale = (<const float*>op.p[3])[0]
+    cdef const int8_t* x = <const int8_t*>(arena + op.in0)
+    cdef int8_t* y = <int8_t*>(arena + op.out)
+    cdef int32_t row_max, total, multiplier
+    cdef int shift
+    cdef float inverse
+    for r in range(rows):
+        row_max = -128
+        for c in range(depth):
+            if x[r * depth + c] > row_max:
+                row_max = x[r * depth + c]
+        total = 0
+        for c in range(depth):
+            total = total + table[row_max - x[r * depth + c]]
+        inverse = (<float>1.0) / ((<float>total) * output_scale)
+        quantize_multiplier(<double>inverse, &multiplier, &shift)
+        for c in range(depth):
+            y[r * depth + c] = <int8_t>clamp(multiply_by_quantized_multiplier(
+                table[row_max - x[r * depth + c]], multiplier, shift, ROUND_DOUBLE) + out_zp,
+                -128, 127)
+
+
 cdef void softmax(const OpDesc* op, uint8_t* arena) noexcept nogil:
+    if op.p[2] != NULL:   # the profile's softmax is "lut16"
+        softmax_lut16(op, arena)
+    else:
+        softmax_fixed(op, arena)
+
+
+cdef void softmax_fixed(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/activations.py softmax; exp() of every possible difference
     # (0..255 below the row max) is a compile-time table from the reference.
     cdef Py_ssize_t rows = op.i[0], depth = op.i[1], r, c
@@ -1138,13 +1191,15 @@ cdef class Program:
 
     def run(self):
         """Run every op on the bound arena (see bind), in one call and without the GIL."""
-        cdef Py_ssize_t k
-        cdef uint8_t* base = self.bound_base
-        if base == NULL:
+        if self.bound_base == NULL:
             raise ValueError("no arena bound: call bind() first")
         with nogil:
-            for k in range(self.n_ops):
-                run_op(&self.ops[k], base)
+            self.run_ops()
+
+    cdef void run_ops(self) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(self.n_ops):
+            run_op(&self.ops[k], self.bound_base)
 
     def run_range(self, Py_ssize_t first, Py_ssize_t stop):
         """Run ops first .. stop - 1 only (for per-op instruction counts under QEMU, where
@@ -1179,6 +1234,56 @@ cdef class Program:
             samples.sort()
             result.append(samples[len(samples) // 2])
         return result
+
+
+cdef class LeanRun:
+    """Model.run for the common case, with every check done once here: one input array
+    (or a list of one) of exactly the model's type, dtype and shape, C-contiguous, an integer
+    dtype (float inputs need their NaN check), one output, one thread. Calling it returns
+    the output (a new array), or None when the input is anything else, and the caller then
+    takes the checked path, which keeps every error message. The lock is the compiled
+    model's: both paths use the same arena."""
+    cdef Program program
+    cdef object lock, array_type, dtype, shape, output
+    cdef Py_ssize_t offset, nbytes
+
+    def __init__(self, Program program, lock, array_type, dtype, tuple shape,
+                 Py_ssize_t offset, output):
+        if program.bound_base == NULL:
+            raise ValueError("no arena bound: call bind() first")
+        self.program, self.lock, self.array_type = program, lock, array_type
+        self.dtype, self.shape, self.output = dtype, shape, output
+        self.offset = offset
+        self.nbytes = dtype.itemsize
+        for n in shape:
+            self.nbytes *= n
+        if offset < 0 or offset + self.nbytes > program.arena_size:
+            raise ValueError("the input lies outside the arena")
+
+    def __call__(self, x):
+        cdef Py_buffer view
+        if type(x) is list:
+            if len(<list>x) != 1:
+                return None
+            x = (<list>x)[0]
+        if type(x) is not self.array_type or x.dtype is not self.dtype or x.shape != self.shape:
+            return None
+        try:
+            PyObject_GetBuffer(x, &view, PyBUF_SIMPLE)   # fails unless C-contiguous
+        except (BufferError, ValueError):   # numpy raises ValueError for a strided array
+            return None
+        if view.len != self.nbytes:
+            PyBuffer_Release(&view)
+            return None
+        self.lock.acquire()
+        try:
+            memcpy(self.program.bound_base + self.offset, view.buf, self.nbytes)
+            PyBuffer_Release(&view)
+            with nogil:
+                self.program.run_ops()
+            return self.output.copy()
+        finally:
+            self.lock.release()
 
 
 def requantize_row_for_test(const int32_t[::1] acc, const int32_t[::1] multiplier,

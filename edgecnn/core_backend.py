@@ -595,7 +595,10 @@ def _compile_softmax(cm: CompiledModel, step: int, node: QNode) -> None:
     depth = x.shape[-1]
     exp_q0, exp_acc = softmax_exp_tables(p)
     ints = [int(np.prod(x.shape)) // depth, depth, p.diff_min, p.output_zero_point]
-    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc])
+    lut16 = [None, None]   # LiteRT's aarch64 variant: its table and the output scale
+    if p.exp_lut16 is not None:
+        lut16 = [p.exp_lut16.astype(np.int32), np.array([p.output_scale], np.float32)]
+    cm.program.add("SOFTMAX", x_off, -1, y_off, -1, ints, [exp_q0, exp_acc] + lut16)
 
 
 def _compile_lut(cm: CompiledModel, step: int, node: QNode) -> None:
@@ -727,6 +730,22 @@ def _compiled(qgraph: QGraph, threads: int) -> CompiledModel:
         while len(cache) > MAX_COMPILED_PER_MODEL:
             del cache[next(iter(cache))]
     return compiled
+
+
+def lean_run(qgraph: QGraph):
+    """Model.run's lean path for this model (a _core.LeanRun), once the one-thread core
+    has compiled it; None where it does not apply (the checked path always does)."""
+    compiled = (qgraph.__dict__.get(_CACHE_ATTRIBUTE) or {}).get(1)
+    if compiled is None or len(qgraph.inputs) != 1 or len(qgraph.outputs) != 1:
+        return None
+    tensor = qgraph.inputs[0]
+    if tensor in compiled.plan.folded_inputs.values():   # written through a TRANSPOSE
+        return None
+    (view,), (output,) = compiled._views([tensor]), compiled._output_views
+    if view.dtype.kind not in "iu":   # float inputs need their NaN check
+        return None
+    return _core.LeanRun(compiled.program, compiled._lock, np.ndarray, view.dtype,
+                         view.shape, compiled.offset(tensor), output)
 
 
 def register() -> None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .errors import EdgecnnError, ModelFormatError, ShapeError
 from .ir import Tensor
+from .profiles import litert_default_profile
 from .model import DEFAULT_BACKEND, TensorInfo, _read_model_bytes, check_input, load
 
 __all__ = ["Interpreter", "InterpreterWithCustomOps", "OpResolverType", "SignatureRunner",
@@ -50,9 +51,11 @@ class OpResolverType(enum.Enum):
 
 # resolver name -> (profile, warning or None). LiteRT's own OpResolverType members are
 # accepted too (matched by name), so a script may mix both imports.
+# The default resolver's profile is the machine's: xnnpack-aarch64 on 64-bit ARM, where
+# LiteRT's SOFTMAX differs (profiles.py).
 _RESOLVER_PROFILES = {
-    "AUTO": ("xnnpack", None),
-    "BUILTIN": ("xnnpack", None),   # LiteRT gives AUTO and BUILTIN the same resolver id
+    "AUTO": (litert_default_profile(), None),
+    "BUILTIN": (litert_default_profile(), None),   # LiteRT gives AUTO and BUILTIN one id
     "BUILTIN_REF": ("litert-ref", None),
     "BUILTIN_WITHOUT_DEFAULT_DELEGATES": (
         "litert-ref",

@@ -629,6 +629,9 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     if left_shift < 0:
         raise Unsupported(f"beta * input scale {real / (1 << (31 - bits)):.3g} is too small")
     radius = quant.input_radius(bits, left_shift)
+    if lw.profile.softmax == "lut16":
+        table = quant.softmax_exp_lut16(x.scale, float(node.options.get("beta", 1.0)))
+        return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point, table, y.scale)
     return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point)
 
 

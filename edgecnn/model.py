@@ -15,7 +15,7 @@ from .lowering import lower
 from .profiles import DEFAULT_PROFILE, get_profile
 from .validation import Limits
 
-from . import core_backend  # noqa: F401  (registers the "core" backend, or its clear unavailability)
+from . import core_backend  # registers the "core" backend (or its clear unavailability)
 
 # The compiled core when it is built; a missing extension is an error on use, never a
 # silent fallback (pass backend="reference" explicitly for the numpy specification).
@@ -85,6 +85,9 @@ class Model:
         self.profile = qgraph.profile.name
         self.inputs = [TensorInfo.of(qgraph.tensors[i]) for i in qgraph.inputs]
         self.outputs = [TensorInfo.of(qgraph.tensors[i]) for i in qgraph.outputs]
+        # The core's lean path for the common call (core_backend.lean_run), made after the
+        # first checked one-thread core run; False where it does not apply.
+        self._lean = None
 
     def __repr__(self) -> str:
         def fmt(infos):
@@ -98,10 +101,17 @@ class Model:
         backend: "core" (default) or "reference"; num_threads: threads of the core.
         Returns one array for a single-output model, else a list.
         """
+        lean = self._lean
+        if lean and backend is None and num_threads == 1:
+            output = lean(inputs)   # None unless the input is exactly as the model takes it
+            if output is not None:
+                return output
         arrays = self._check_inputs(inputs)
         num_threads = check_num_threads(num_threads)
         outputs = executor.get_backend(backend or DEFAULT_BACKEND)(self.qgraph, arrays,
                                                                    num_threads=num_threads)
+        if lean is None and backend is None and num_threads == 1 and DEFAULT_BACKEND == "core":
+            self._lean = core_backend.lean_run(self.qgraph) or False
         return outputs[0] if len(outputs) == 1 else outputs
 
     def run_layers(self, inputs) -> dict[int, np.ndarray]:

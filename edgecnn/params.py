@@ -154,6 +154,11 @@ class SoftmaxParams:
     input_left_shift: int
     diff_min: int
     output_zero_point: int           # -128 for int8 (the output scale is 1/256)
+    # Profiles with softmax="lut16" (LiteRT on aarch64): exp() of d = 0..255 below the row
+    # max in units of 1/65535 (quant.softmax_exp_lut16), and the output scale the float32
+    # normalizer divides by; None for the fixed-point kernel.
+    exp_lut16: np.ndarray | None = None
+    output_scale: float = 1.0 / 256
 
 
 @dataclass(frozen=True, eq=False)

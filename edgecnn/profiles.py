@@ -7,6 +7,7 @@ that reproduces one of them exactly (see README, "Rounding profiles").
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -18,6 +19,8 @@ class Profile:
     fully_connected: str        # "fixed" (multiplier/shift) or "float" (LiteRT reference kernel)
     kernel_variant: str         # variant of the fixed-point special ops (softmax, logistic...)
     weighted_requant: str = "fixed"  # conv/depthwise/FC: "fixed" point or "float32" (XNNPACK)
+    softmax: str = "fixed"      # int8 SOFTMAX: "fixed" (gemmlowp, reference_ops) or "lut16"
+                                # (LiteRT built for aarch64: 16-bit exp table, float32 sum)
     # True: the ops LiteRT's XNNPACK delegate takes (ADD, MEAN, QUANTIZE...) follow
     # XNNPACK's own arithmetic where the delegate accepts them (see lowering.py)
     xnnpack_delegate: bool = False
@@ -43,8 +46,30 @@ PROFILES = {
                                   rounding="double", fully_connected="fixed",
                                   kernel_variant="litert-ref"),
 }
+# The same runtime on a 64-bit ARM machine (a Raspberry Pi 4/5 with 64-bit Raspberry Pi OS,
+# or any aarch64 Linux or macOS): LiteRT's aarch64 build computes int8 SOFTMAX from a 16-bit
+# exp() table with a float32 normalizer (TFLITE_SOFTMAX_USE_UINT16_LUT), a few outputs in
+# 10,000 one step higher; every other op is as `xnnpack` (checked under emulated Cortex-A72
+# and Cortex-A76: README, "Raspberry Pi").
+PROFILES["xnnpack-aarch64"] = dataclasses.replace(
+    PROFILES["xnnpack"], name="xnnpack-aarch64",
+    oracle="ai-edge-litert's default resolver (XNNPACK), aarch64", softmax="lut16")
 
 DEFAULT_PROFILE = "tflm"
+
+AARCH64_MACHINES = ("aarch64", "arm64")   # platform.machine() on Linux / macOS
+
+
+def litert_default_profile(machine: str | None = None) -> str:
+    """The profile that gives LiteRT's default resolver's bytes on this machine (or on
+    `machine`, a platform.machine() value): its SOFTMAX differs on 64-bit ARM. A 32-bit
+    Python on a 64-bit kernel (32-bit Raspberry Pi OS on a Pi 4/5) reports "aarch64" too,
+    but runs 32-bit code: pointer size decides there."""
+    if machine is None:
+        import platform
+        import struct
+        machine = platform.machine() if struct.calcsize("P") == 8 else "32-bit"
+    return "xnnpack-aarch64" if machine.lower() in AARCH64_MACHINES else "xnnpack"
 
 
 def get_profile(name: str) -> Profile:

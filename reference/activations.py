@@ -11,7 +11,7 @@ import numpy as np
 
 from . import fixedpoint as fp
 from .quant import (multiply_by_quantized_multiplier, rounding_divide_by_pot,
-                    saturating_rounding_doubling_high_mul, wrap_int32)
+                    saturating_rounding_doubling_high_mul, softmax_lut16_normalizer, wrap_int32)
 
 SOFTMAX_DIFF_INTEGER_BITS = 5       # (x - max) * beta is held in Q5.26 (exp(-16) ~ 0)
 SOFTMAX_ACCUMULATION_INTEGER_BITS = 12  # the sum of up to 4096 exp() values: Q12.19
@@ -19,7 +19,10 @@ LOGISTIC_INPUT_INTEGER_BITS = 4
 
 
 def softmax(x: np.ndarray, p, output_shape) -> np.ndarray:
-    """reference_ops::Softmax (softmax.h), int8 in, int8 out, along the last axis."""
+    """reference_ops::Softmax (softmax.h), int8 in, int8 out, along the last axis;
+    LiteRT's aarch64 table variant when the profile asks for it (p.exp_lut16)."""
+    if p.exp_lut16 is not None:
+        return softmax_lut16(x, p)
     values = x.astype(np.int64)
     diff = values - values.max(axis=-1, keepdims=True)             # <= 0
     used = diff >= p.diff_min
@@ -33,6 +36,23 @@ def softmax(x: np.ndarray, p, output_shape) -> np.ndarray:
                                          exponent)
     out = np.clip(unsaturated + p.output_zero_point, -128, 127)
     return np.where(used, out, -128).astype(np.int8)
+
+
+def softmax_lut16(x: np.ndarray, p) -> np.ndarray:
+    """optimized_ops::SoftmaxInt8LUT (LiteRT built by clang for aarch64): exp() from a
+    16-bit table (quant.softmax_exp_lut16), one multiplier per row computed in float32
+    from the row's sum, then MultiplyByQuantizedMultiplier (its NEON and scalar forms agree:
+    every value is non-negative), the output zero point, and the clamp."""
+    values = x.astype(np.int64)
+    exps = p.exp_lut16[values.max(axis=-1, keepdims=True) - values]
+    sums = exps.sum(axis=-1).reshape(-1)
+    rows = exps.reshape(len(sums), -1)
+    out = np.empty_like(rows)
+    for r, total in enumerate(sums):
+        multiplier, shift = softmax_lut16_normalizer(int(total), p.output_scale)
+        out[r] = multiply_by_quantized_multiplier(rows[r], multiplier, shift)
+    out = np.clip(out + p.output_zero_point, -128, 127)
+    return out.reshape(x.shape).astype(np.int8)
 
 
 def logistic(x: np.ndarray, p, output_shape) -> np.ndarray:

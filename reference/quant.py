@@ -337,6 +337,42 @@ def fold_division_into_multiplier(multiplier: int, shift: int, count: int) -> tu
 
 
 # --------------------------------------------------------------------------
+# LiteRT's aarch64 SOFTMAX: a 16-bit exp() table and a float32 normalizer
+# --------------------------------------------------------------------------
+# TFLite built by clang for aarch64 (LiteRT's aarch64 wheels, so a Raspberry Pi) defines
+# TFLITE_SOFTMAX_USE_UINT16_LUT (optimized_ops.h): its optimized int8 SOFTMAX (the builtin
+# kernel, used with and without XNNPACK; not BUILTIN_REF) then reads exp() from a table of
+# 16-bit values made in Prepare (activations.cc, PopulateSoftmaxUInt8LookupTable) and
+# normalizes each row with a multiplier computed in float32 (SoftmaxInt8LUT). Elsewhere
+# (x86-64, 32-bit ARM, gcc builds) the fixed-point reference_ops arithmetic is used.
+
+SOFTMAX_LUT16_ONE = 65535   # exp(0) in the table's units
+
+
+def softmax_exp_lut16(input_scale: float, beta: float) -> np.ndarray:
+    """exp(-d * input_scale * beta) in units of 1/65535 for d = 0..255 below the row max
+    (int64 [256], entry d = LiteRT's table entry 255 - d).
+
+    As LiteRT computes it: scale = input_scale * beta in float32; x = scale * -d in float32;
+    expf(x) * 65535 in float32; then + 0.5 in double, truncated, capped at 65535. expf is
+    taken as exp() in double rounded to float32 (the correctly rounded value, which is
+    glibc's expf everywhere the table was checked against LiteRT; see tests/data)."""
+    scale = np.float32(input_scale) * np.float32(beta)
+    x = scale * -np.arange(256, dtype=np.float32)
+    expf = np.exp(x.astype(np.float64)).astype(np.float32)
+    scaled = (expf * np.float32(SOFTMAX_LUT16_ONE)).astype(np.float64) + 0.5
+    return np.minimum(np.floor(scaled), SOFTMAX_LUT16_ONE).astype(np.int64)
+
+
+def softmax_lut16_normalizer(sum_of_exps: int, output_scale: float) -> tuple[int, int]:
+    """(multiplier, shift) that turn a table value into the output (SoftmaxInt8LUT):
+    1 / (sum * output_scale) in float32 (sum converted to float32 first, as C does),
+    then QuantizeMultiplier of that float."""
+    inverse = np.float32(1.0) / (np.float32(sum_of_exps) * np.float32(output_scale))
+    return quantize_multiplier(float(inverse))
+
+
+# --------------------------------------------------------------------------
 # XNNPACK's own arithmetic (the `xnnpack` profile: LiteRT's default delegate)
 #
 # XNNPACK does not use TFLite's multiplier/shift pairs. Each function names the

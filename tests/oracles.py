@@ -56,7 +56,19 @@ def random_input(info, rng: np.random.Generator) -> np.ndarray:
 
 # -- oracles ------------------------------------------------------------------------
 
+TFLM_MISSING = ("tflite-micro is not installed: it publishes x86-64 wheels only (the `test` "
+                "extra skips it elsewhere), so the tflm oracle is unavailable on this machine")
+
+
+def have_tflm() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("tflite_micro") is not None
+
+
 def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], all_tensors=False):
+    if not have_tflm():
+        import pytest
+        pytest.skip(TFLM_MISSING)
     from tflite_micro.python.tflite_micro import runtime
     config = (runtime.InterpreterConfig.kPreserveAllTensors if all_tensors
               else runtime.InterpreterConfig.kAllocationRecording)
@@ -79,7 +91,20 @@ def _count_outputs(model_bytes: bytes) -> int:
     return tflite.Model.GetRootAsModel(model_bytes, 0).Subgraphs(0).OutputsLength()
 
 
+LITERT_MISSING = ("ai-edge-litert is not installed: it publishes x86-64 and aarch64 wheels only "
+                  "(none for 32-bit ARM), so the LiteRT oracles are unavailable on this machine")
+
+
+def require_litert() -> None:
+    """Skip the calling test, saying why, where LiteRT cannot be installed."""
+    import importlib.util
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        import pytest
+        pytest.skip(LITERT_MISSING)
+
+
 def _litert(model_bytes: bytes, resolver: str, all_tensors: bool, num_threads=1):
+    require_litert()
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     kind = {"litert-ref": OpResolverType.BUILTIN_REF,
             "xnnpack": OpResolverType.AUTO}[resolver]

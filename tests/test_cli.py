@@ -94,6 +94,8 @@ def test_export_and_bench_have_help(command):
 def test_run_matches_litert_top1_and_accuracy_on_the_digits_testset(variant):
     """`edgecnn run` on the bundled test folder: same top-1 per image as LiteRT (default
     XNNPACK path and BUILTIN_REF) on the same preprocessed input, so the same accuracy."""
+    from oracles import require_litert
+    require_litert()
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from edgecnn.tools.images import fit_to_input, load_image, to_input_tensor
     model_path = os.path.join(DIGITS, f"digits_{variant}.tflite")
@@ -123,13 +125,17 @@ def edgecnn_model_input(path):
 
 
 def test_verify_gives_a_verdict_per_profile_and_counts_the_inputs():
+    from edgecnn.profiles import litert_default_profile
+    from oracles import TFLM_MISSING, have_tflm
+    if not have_tflm():
+        pytest.skip(TFLM_MISSING)
     result = edgecnn("verify", os.path.join(ROOT, "tests/models/ops/conv_3x3_s2_same.tflite"),
                      "--inputs", "30", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     verdicts = {r["profile"]: r for r in report["profiles"]}
     assert report["result"] == "PASS" and report["inputs"] == 30
-    for profile in ("tflm", "litert-ref", "xnnpack"):
+    for profile in ("tflm", "litert-ref", litert_default_profile()):
         assert verdicts[profile]["verdict"] == "PASS"
         oracle_check = f"core = {verdicts[profile]['oracle']}"
         assert verdicts[profile]["checks"][oracle_check] == {"differ": 0, "compared": 30}

@@ -65,7 +65,7 @@ def test_the_environment_picks_the_instruction_set():
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("profile", ["tflm", "litert-ref", "xnnpack"])
+@pytest.mark.parametrize("profile", sorted(edgecnn.PROFILES))
 @pytest.mark.parametrize("path", all_models())
 def test_core_equals_reference_on_every_model(path, profile, isa):
     with instruction_set(isa):
@@ -356,3 +356,29 @@ def test_core_equals_reference_on_random_mean(shape, data, keep_dims, same_quant
         xs = random_input(model.inputs[0], rng)
         got = model.run(xs, backend="core")
     assert_bitexact(got, model.run(xs, backend="reference"), f"axes {axes} of {shape}")
+
+
+def test_lean_run_path_gives_the_checked_paths_results_and_errors():
+    """Model.run's lean path (core_backend.lean_run) serves the common call after the first,
+    and anything else still takes the checked path, with its errors."""
+    model = edgecnn.load(read("examples/digits/digits_int8.tflite"))
+    info = model.inputs[0]
+    x = random_input(info, np.random.default_rng(3))
+    first = model.run(x)                        # checked path; makes the lean one
+    assert type(model._lean).__name__ == "LeanRun"
+    lean = model._lean(x)
+    assert lean is not None and lean is not model._lean(x)   # a new array each call
+    assert_bitexact(lean, first, "lean path")
+    assert_bitexact(model.run([x]), first, "a list of one array")
+    assert_bitexact(model.run(np.asfortranarray(x)), first, "a Fortran-ordered array")
+    assert model._lean(np.asfortranarray(x)) is None or x.ndim < 2
+    assert model._lean(x.astype(np.int16)) is None
+    with pytest.raises(edgecnn.errors.DTypeError, match="expected dtype int8"):
+        model.run(x.astype(np.int16))
+    with pytest.raises(edgecnn.errors.ShapeError, match="expected shape"):
+        model.run(x.reshape(-1))
+    with pytest.raises(edgecnn.errors.DTypeError, match="numpy array"):
+        model.run(x.tolist())
+    with pytest.raises(edgecnn.EdgecnnError, match="num_threads"):
+        model.run(x, num_threads=0)
+    assert_bitexact(model.run(x, backend="reference"), first, "reference")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edgecnn
-from oracles import ROOT, all_models, random_input
+from oracles import ROOT, all_models, random_input, require_litert
 
 MODELS = [p for p in all_models() if p.startswith("examples/digits/")]
 
@@ -36,6 +36,7 @@ def script_written_for_tflite_runtime(Interpreter, model_path, images, **kwargs)
 def test_same_script_same_numbers(path, resolver):
     """The default resolver (XNNPACK) is matched by the xnnpack profile, BUILTIN_REF by
     litert-ref; the script does not change."""
+    require_litert()
     from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter, OpResolverType
     model_path = f"{ROOT}/{path}"
     info = edgecnn.load(model_path).inputs[0]

@@ -2,7 +2,10 @@
  * exp() of every possible difference from the row maximum (0 .. -255) comes
  * from tables the exporter computed with the reference (gemmlowp's fixed-point
  * exp); the sum's reciprocal is gemmlowp's one_over_one_plus_x_for_x_in_0_1,
- * twin of reference/fixedpoint.py. */
+ * twin of reference/fixedpoint.py. With exp_lut16, LiteRT's aarch64 variant
+ * (activations.py softmax_lut16) instead. */
+#include <math.h>
+
 #include "ec_runtime.h"
 
 static int32_t wrapping_add(int32_t a, int32_t b)
@@ -53,9 +56,61 @@ static int count_leading_zeros(uint32_t x)
     return n;
 }
 
+/* Twin of reference/quant.py quantize_multiplier (TFLite's QuantizeMultiplier), real >= 0. */
+static void quantize_multiplier(double real, int32_t *multiplier, int *shift)
+{
+    int exponent = 0;
+    int64_t q_fixed = 0;
+    if (real != 0.0) {
+        q_fixed = (int64_t)round(frexp(real, &exponent) * 2147483648.0);
+        if (q_fixed == ((int64_t)1 << 31)) {
+            q_fixed /= 2;
+            ++exponent;
+        }
+        if (exponent < -31) {
+            q_fixed = 0;
+            exponent = 0;
+        }
+    }
+    *multiplier = (int32_t)q_fixed;
+    *shift = exponent;
+}
+
+/* Twin of reference/activations.py softmax_lut16: one multiplier per row from the
+ * row's sum of table values, in float32 as LiteRT's SoftmaxInt8LUT computes it. */
+static void softmax_lut16(const ec_softmax_params *p, const int8_t *input, int8_t *output)
+{
+    int32_t r, c;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = input + r * p->depth;
+        int8_t *y = output + r * p->depth;
+        int32_t row_max = -128, total = 0, multiplier;
+        int shift;
+        float inverse;
+        for (c = 0; c < p->depth; ++c) {
+            row_max = x[c] > row_max ? x[c] : row_max;
+        }
+        for (c = 0; c < p->depth; ++c) {
+            total += p->exp_lut16[row_max - x[c]];
+        }
+        inverse = 1.0f / ((float)total * p->output_scale);
+        quantize_multiplier((double)inverse, &multiplier, &shift);
+        for (c = 0; c < p->depth; ++c) {
+            y[c] = (int8_t)ec_clamp(ec_multiply_by_quantized_multiplier(
+                                        p->exp_lut16[row_max - x[c]], multiplier, shift,
+                                        EC_ROUND_DOUBLE) + p->output_zero_point,
+                                    -128, 127);
+        }
+    }
+}
+
 void ec_softmax_s8(const ec_softmax_params *p, const int8_t *input, int8_t *output)
 {
     int32_t r, c;
+    if (p->exp_lut16 != NULL) {
+        softmax_lut16(p, input, output);
+        return;
+    }
     for (r = 0; r < p->rows; ++r) {
         const int8_t *x = input + r * p->depth;
         int8_t *y = output + r * p->depth;
