@@ -250,7 +250,8 @@ def main(argv: list[str]) -> int:
         name = os.path.splitext(os.path.basename(path))[0]
         rows[name] = bench_model(args.arm_python, os.path.abspath(path), args.runs,
                                  not args.no_export)
-        print(f"{name}: done", file=sys.stderr)
+        print(f"{name}: " + ", ".join(f"{k} {v:,.0f}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in rows[name].items()), file=sys.stderr)
     print_report(rows, not args.no_export)
     return 0
 

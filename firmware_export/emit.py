@@ -137,9 +137,10 @@ def export(model, out_dir: str, prefix: str = "model", *, max_arena: int | None 
                      "@OUT_T@": C_TYPES[q.tensors[q.outputs[0]].dtype],
                      "@RUNTIME_SOURCES@": " ".join(sources),
                      "@INPUT_BYTES@": str(tensor_bytes(q, q.inputs[0])),
-                     "@MACS@": str(max(1, _macs(q)))}
+                     "@MACS@": str(max(1, _macs(q))),
+                     **_io_substitutions(q, plan)}
     os.makedirs(os.path.join(out_dir, "tools"), exist_ok=True)
-    for name in ("main.c", "Makefile", "ec_bench.c", "ec_bench.h", "cortex-m/startup.c",
+    for name in ("main.c", "Makefile", "README.md", "ec_bench.c", "ec_bench.h", "cortex-m/startup.c",
                  "cortex-m/mps2.ld", "tools/insncount.c"):
         with open(os.path.join(TEMPLATE_DIR, name)) as f:
             text = f.read()
@@ -151,6 +152,17 @@ def export(model, out_dir: str, prefix: str = "model", *, max_arena: int | None 
             f.write(text)
     return ExportReport(out_dir, prefix, plan.arena_size, plan.lower_bound,
                         writer.constant_bytes, sorted(files))
+
+
+def _io_substitutions(q: QGraph, plan) -> dict[str, str]:
+    """What the generated README says about the demo's raw input and output files."""
+    x, y = q.tensors[q.inputs[0]], q.tensors[q.outputs[0]]
+    return {"@INPUT_COUNT@": str(int(np.prod(x.shape))), "@INPUT_SHAPE@": str(list(x.shape)),
+            "@INPUT_SCALE@": repr(float(np.float32(x.scale))), "@INPUT_ZP@": str(x.zero_point),
+            "@OUTPUT_COUNT@": str(int(np.prod(y.shape))), "@OUTPUT_SHAPE@": str(list(y.shape)),
+            "@OUTPUT_BYTES@": str(tensor_bytes(q, y.index)),
+            "@OUTPUT_SCALE@": repr(float(np.float32(y.scale))), "@OUTPUT_ZP@": str(y.zero_point),
+            "@ARENA@": str(plan.arena_size)}
 
 
 def _macs(q: QGraph) -> int:
@@ -203,20 +215,65 @@ def _fast_kernel(q: QGraph, node: QNode) -> int | None:
     p = node.params
     if node.op == "CONV_2D" and _fast_requant(p, p.weights):
         _, kh, kw, cin = p.weights.shape
-        in_place = (kh, kw) == (1, 1) and tuple(p.padding) == (0, 0)
+        in_place = ((kh, kw) == (1, 1) and tuple(p.padding) == (0, 0)) or kw * cin >= 32
+        # short kernel rows read in place cost more in loop overhead than an im2col copy
         return 0 if in_place else 2 * kh * kw * cin
     if (node.op == "DEPTHWISE_CONV_2D" and p.depth_multiplier == 1
             and p.weights.shape[2] % 4 == 0 and _fast_requant(p, np.moveaxis(p.weights, 2, 0))):
         return 0
     if node.op == "FULLY_CONNECTED" and _fast_requant(p, p.weights):
         return 0
+    if node.op == "ADD" and _fast_add(q, node):
+        return 0
+    if node.op == "AVERAGE_POOL_2D":
+        x = q.tensors[node.inputs[0]]
+        if x.shape[-1] % 4 == 0 and len(x.shape) == 4 and p.filter_size[0] * p.filter_size[1] <= 255:
+            return 0
     return None
+
+
+def _gemm_variant(node: QNode) -> str:
+    """The ec_mcu_gemm_* function of a conv or FC layer (runtime/ec_runtime.h): chosen
+    here, so that only the variants the model uses are linked."""
+    p = node.params
+    if node.op == "DEPTHWISE_CONV_2D":
+        return "NULL"
+    if (p.activation_min, p.activation_max) != (-128, 127):
+        return "ec_mcu_gemm_clamp_s8"
+    if node.op == "FULLY_CONNECTED":
+        eight = p.weights.shape[1] == 8
+    else:
+        _, kh, kw, cin = p.weights.shape
+        eight = kh == 1 and kw * cin == 8
+    return "ec_mcu_gemm_depth8_s8" if eight else "ec_mcu_gemm_s8"
+
+
+def _add_input_stage(multiplier: int, shift: int, left_shift: int):
+    """(left, shift1) of ec_mcu_add_params for one input, None if the fast ADD cannot
+    reproduce its scaling (runtime/ec_runtime.h)."""
+    if shift <= -1:
+        return left_shift + 1, -shift - 1
+    if shift == 0 and multiplier == 2**30:
+        return left_shift + 2, 0
+    return None
+
+
+def _fast_add(q: QGraph, node: QNode) -> bool:
+    p = node.params
+    shapes = [tuple(q.tensors[t].shape) for t in node.inputs]
+    if p.input2_constant is not None:
+        shapes.append(tuple(p.input2_constant.shape))
+    out = tuple(q.tensors[node.outputs[0]].shape)
+    return (p.rounding == "double" and all(s == out for s in shapes) and len(shapes) == 2
+            and 1 <= p.left_shift <= 20 and p.output_shift <= -1 and p.output_multiplier >= 0
+            and _add_input_stage(p.input1_multiplier, p.input1_shift, p.left_shift) is not None
+            and _add_input_stage(p.input2_multiplier, p.input2_shift, p.left_shift) is not None)
 
 
 def _plan_with_fast_kernels(q: QGraph):
     """The nodes that get a fast kernel, and the memory plan with their scratch buffers.
     A scratch buffer that would make the arena larger than the plan without any is
-    dropped (largest first) and its node keeps the generic kernel."""
+    dropped (largest first): its conv then reads its windows in place."""
     base = plan_memory(q)
     fast = {}
     scratch = {}
@@ -230,7 +287,6 @@ def _plan_with_fast_kernels(q: QGraph):
     while plan.arena_size > base.arena_size and scratch:
         step = max(scratch, key=lambda s: scratch[s])
         del scratch[step]
-        del fast[q.nodes[step].index]
         plan = plan_memory(q, scratch)
     return {index: scratch.get(step, 0) for index, step in fast.items()}, plan
 
@@ -481,6 +537,14 @@ class _Writer:
         """A layer on a fast kernel of runtime/ec_mcu_s8.c: conv, depthwise or FC."""
         p, q = node.params, self.q
         x, y = q.tensors[node.inputs[0]], q.tensors[node.outputs[0]]
+        src, dst = self.tensor(x.index, plan, True), self.tensor(y.index, plan, False)
+        if node.op == "AVERAGE_POOL_2D":
+            fields = [*x.shape, y.shape[1], y.shape[2], *p.filter_size, *p.stride, *p.padding,
+                      p.activation_min, p.activation_max]
+            self.definitions.append(f"static const ec_pool_params {params} = {_ints(fields)};\n")
+            return f"ec_mcu_average_pool2d_s8(&{params}, {src}, {dst});"
+        if node.op == "ADD":
+            return self.mcu_add(node, plan, name, params, src, dst)
         cout = y.shape[-1]
         bias = "NULL"
         if node.op == "FULLY_CONNECTED":
@@ -496,21 +560,25 @@ class _Writer:
             if depthwise:   # border outputs start from the raw bias
                 bias = self.array("int32_t", f"{name}_bias", p.bias)
         packed = p.weights
+        folded = _folded_bias(p.bias, per_output, p.input_zero_point)
         if node.op == "DEPTHWISE_CONV_2D":   # [channels / 4][kh * kw][4]: a group's taps together
             kh, kw, c = p.weights.shape
             packed = p.weights.reshape(kh * kw, c // 4, 4).transpose(1, 0, 2)
+        else:                                # the GEMM's output stage takes 2 * accumulator
+            folded = (2 * folded.astype(np.int64)).astype(np.int32)
+            if node.op == "CONV_2D" and not self.fast[node.index] and (
+                    p.weights.shape[1:3] != (1, 1) or tuple(p.padding) != (0, 0)):
+                bias = self.array("int32_t", f"{name}_bias", p.bias)   # border pixels
         w = self.array("int8_t", f"{name}_weights", packed)
-        fb = self.array("int32_t", f"{name}_folded_bias",
-                        _folded_bias(p.bias, per_output, p.input_zero_point))
-        m = self.array("int32_t", f"{name}_multiplier",
-                       np.broadcast_to(p.requant.multiplier, (cout,)))
-        rs = self.array("int32_t", f"{name}_right_shift",
-                        np.broadcast_to(-np.asarray(p.requant.shift), (cout,)))
+        fb = self.array("int32_t", f"{name}_folded_bias", folded)
+        requant = np.stack([np.broadcast_to(p.requant.multiplier, (cout,)),
+                            np.broadcast_to(-np.asarray(p.requant.shift) - 1, (cout,))], axis=1)
+        rq = self.array("int32_t", f"{name}_requant", requant)
         fields = [*geometry, p.input_zero_point, w, bias, fb,
-                  f"{{{m}, {rs}, {p.output_zero_point}, {p.activation_min}, {p.activation_max}}}"]
+                  f"{{{rq}, {2 * p.output_zero_point + 1}, {p.activation_min}, "
+                  f"{p.activation_max}}}", _gemm_variant(node)]
         self.definitions.append(f"static const ec_mcu_conv_params {params} = "
                                 f"{{{', '.join(map(str, fields))}}};\n")
-        src, dst = self.tensor(x.index, plan, True), self.tensor(y.index, plan, False)
         if node.op == "FULLY_CONNECTED":
             rows = int(np.prod(x.shape)) // p.weights.shape[1]
             return f"ec_mcu_fully_connected_s8(&{params}, {rows}, {src}, {dst});"
@@ -520,6 +588,25 @@ class _Writer:
         scratch = (f"(int8_t *)(void *)(arena + {plan.scratch_offsets[step]})"
                    if self.fast[node.index] else "NULL")
         return f"ec_mcu_conv2d_s8(&{params}, {src}, {dst}, {scratch});"
+
+    def mcu_add(self, node: QNode, plan, name: str, params: str, src: str, dst: str) -> str:
+        p = node.params
+        left1, shift1 = _add_input_stage(p.input1_multiplier, p.input1_shift, p.left_shift)
+        left2, shift2 = _add_input_stage(p.input2_multiplier, p.input2_shift, p.left_shift)
+        if p.input2_constant is not None:
+            constant = self.array("int8_t", f"{name}_constant", p.input2_constant)
+            b_arg = "NULL"
+        else:
+            constant = "NULL"
+            b_arg = self.tensor(node.inputs[1], plan, True)
+        fields = [int(np.prod(self.q.tensors[node.outputs[0]].shape)),
+                  p.input1_zero_point, left1, p.input1_multiplier, shift1,
+                  p.input2_zero_point, left2, p.input2_multiplier, shift2,
+                  p.output_multiplier, -p.output_shift - 1, 2 * p.output_zero_point + 1,
+                  p.activation_min, p.activation_max, constant]
+        self.definitions.append(f"static const ec_mcu_add_params {params} = "
+                                f"{{{', '.join(map(str, fields))}}};\n")
+        return f"ec_mcu_add_s8(&{params}, {src}, {b_arg}, {dst});"
 
     def header(self, plan) -> str:
         q, P, U = self.q, self.prefix, self.prefix.upper()

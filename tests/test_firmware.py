@@ -27,7 +27,10 @@ EMULATED = [p for p in MODELS if "/nets/" in p or "digits_" in p or any(
                      "relu6_standalone", "_s2b", "fc_flatten_dynamic", "dilation2_valid",
                      "nchw_conv_fc."))]
 INPUTS = 3
+NETS = [p for p in EMULATED if "/nets/" in p]
 TOOLS = {"host": ["cc"], "cortex-m4": ["arm-none-eabi-gcc", "qemu-system-arm"],
+         "cortex-m3": ["arm-none-eabi-gcc", "qemu-system-arm"],
+         "cortex-m7": ["arm-none-eabi-gcc", "qemu-system-arm"],
          "aarch64": ["aarch64-linux-gnu-gcc", "qemu-aarch64"]}
 
 
@@ -65,6 +68,7 @@ def exported(tmp_path_factory):
 
 def build_and_run(out, target, run):
     make_target = {"host": "demo", "host-san": "demo-san", "cortex-m4": "demo-cm4",
+                   "cortex-m3": "demo-cm3", "cortex-m7": "demo-cm7",
                    "aarch64": "demo-aarch64"}[target]
     build = subprocess.run(["make", "-s", "-C", str(out), make_target], capture_output=True,
                            text=True, timeout=600)
@@ -107,6 +111,44 @@ def test_cortex_m4_on_qemu(exported, path):
         "qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
         "-serial", "none", "-semihosting-config",
         "enable=on,target=native,arg=demo,arg=in.bin,arg=out-cortex-m4.bin", "-kernel", str(exe)])
+
+
+def qemu_cortex_m(machine, target):
+    return lambda exe, out: [
+        "qemu-system-arm", "-M", machine, "-display", "none", "-monitor", "none",
+        "-serial", "none", "-semihosting-config",
+        f"enable=on,target=native,arg=demo,arg=in.bin,arg=out-{target}.bin", "-kernel", str(exe)]
+
+
+@pytest.mark.parametrize("path", EMULATED)
+def test_cortex_m3_without_dsp_on_qemu(exported, path):
+    """The portable C paths of the Cortex-M kernels (no SXTB16/SMLAD: ARMv7-M without DSP)."""
+    require("cortex-m3")
+    check(exported, path, "cortex-m3", qemu_cortex_m("mps2-an385", "cortex-m3"))
+
+
+@pytest.mark.parametrize("path", NETS)
+def test_cortex_m7_on_qemu(exported, path):
+    require("cortex-m7")
+    check(exported, path, "cortex-m7", qemu_cortex_m("mps2-an500", "cortex-m7"))
+
+
+def test_cortex_m_image_zero_fills_only_ram(tmp_path):
+    """QEMU loads ELF segments at their physical (load) address and zero-fills MemSiz past
+    FileSiz: a segment loaded in flash (below 0x20000000) must not carry zero-fill, or the
+    arena's .bss is cleared over flash and, past 4 MiB, over the code (the image hangs)."""
+    require("cortex-m4")
+    export(read("examples/digits/digits_int8.tflite"), str(tmp_path), prefix="digits")
+    build = subprocess.run(["make", "-s", "-C", str(tmp_path), "demo-cm4"], capture_output=True,
+                           text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    headers = subprocess.run(["arm-none-eabi-readelf", "-lW", str(tmp_path / "demo-cm4")],
+                             capture_output=True, text=True, check=True).stdout
+    loads = [line.split() for line in headers.splitlines() if line.strip().startswith("LOAD")]
+    assert loads
+    for _, _, _, physical, file_size, memory_size, *_ in loads:
+        if int(physical, 16) < 0x20000000:
+            assert int(memory_size, 16) == int(file_size, 16), headers
 
 
 @pytest.mark.parametrize("path", EMULATED)

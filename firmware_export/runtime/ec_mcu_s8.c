@@ -1,7 +1,7 @@
 /* Microcontroller kernels for CONV_2D, FULLY_CONNECTED and DEPTHWISE_CONV_2D, int8.
  * The same sums as ec_conv2d_s8.c / ec_fully_connected_s8.c (twins of reference/conv2d.py,
  * depthwise_conv2d.py, fully_connected.py), arranged for in-order cores:
- *  - requantization inline and branch-free (ec_mcu_requantize; the exporter checked
+ *  - requantization inline and branch-free (ec_mcu_output_value; the exporter checked
  *    the conditions that make it exact, layer by layer);
  *  - convolution as a GEMM over 2 pixels x 2 output channels, so each loaded input
  *    word serves two channels and each weight word two pixels; a KxK kernel first
@@ -23,6 +23,14 @@
 #pragma GCC optimize("no-schedule-insns")
 #endif
 
+/* The small helpers below must be inlined (their accumulators then stay in registers);
+   gcc's size heuristics at -O2 would otherwise call them with the accumulators in memory. */
+#if defined(__GNUC__)
+#define EC_MCU_INLINE static inline __attribute__((always_inline))
+#else
+#define EC_MCU_INLINE static inline
+#endif
+
 /* ---- dual 16-bit multiply-accumulate helpers (DSP cores) ------------------------------ */
 
 #if defined(__ARM_FEATURE_DSP)
@@ -40,113 +48,226 @@ static inline uint32_t sxtb16_ror8(uint32_t x) /* bytes 1 and 3, sign-extended t
     return r;
 }
 
-/* acc00..acc11 += dot of 4 bytes of rows a0, a1 with 4 bytes of weights w0, w1 */
-#define EC_MCU_TILE_STEP(a0, a1, w0, w1)                                                   \
+/* acc00..acc11 += 4 bytes of rows a0, a0 + a_stride times 4 bytes of the weight rows
+   w, w + w_stride (each loaded word serves two products; 4 loads, 8 SXTB16, 8 SMLAD for 16
+   multiply-accumulates). */
+#define EC_MCU_TILE_STEP(a0, a_stride, w, w_stride)                                        \
     do {                                                                                 \
-        const uint32_t xa = ec_load32(a0), xb = ec_load32(a1);                           \
-        const uint32_t ya = ec_load32(w0), yb = ec_load32(w1);                           \
-        const uint32_t xa_e = __sxtb16(xa), xa_o = sxtb16_ror8(xa);                      \
-        const uint32_t xb_e = __sxtb16(xb), xb_o = sxtb16_ror8(xb);                      \
+        const uint32_t ya = ec_load32(w), yb = ec_load32((w) + (w_stride));              \
         const uint32_t ya_e = __sxtb16(ya), ya_o = sxtb16_ror8(ya);                      \
         const uint32_t yb_e = __sxtb16(yb), yb_o = sxtb16_ror8(yb);                      \
-        acc00 = (int32_t)__smlad(xa_e, ya_e, (uint32_t)acc00);                           \
-        acc01 = (int32_t)__smlad(xa_e, yb_e, (uint32_t)acc01);                           \
-        acc10 = (int32_t)__smlad(xb_e, ya_e, (uint32_t)acc10);                           \
-        acc11 = (int32_t)__smlad(xb_e, yb_e, (uint32_t)acc11);                           \
-        acc00 = (int32_t)__smlad(xa_o, ya_o, (uint32_t)acc00);                           \
-        acc01 = (int32_t)__smlad(xa_o, yb_o, (uint32_t)acc01);                           \
-        acc10 = (int32_t)__smlad(xb_o, ya_o, (uint32_t)acc10);                           \
-        acc11 = (int32_t)__smlad(xb_o, yb_o, (uint32_t)acc11);                           \
+        uint32_t x = ec_load32(a0);                                                      \
+        uint32_t x_e = __sxtb16(x), x_o = sxtb16_ror8(x);                                \
+        acc00 = (int32_t)__smlad(x_e, ya_e, (uint32_t)acc00);                            \
+        acc01 = (int32_t)__smlad(x_e, yb_e, (uint32_t)acc01);                            \
+        acc00 = (int32_t)__smlad(x_o, ya_o, (uint32_t)acc00);                            \
+        acc01 = (int32_t)__smlad(x_o, yb_o, (uint32_t)acc01);                            \
+        x = ec_load32((a0) + (a_stride));                                                \
+        x_e = __sxtb16(x);                                                               \
+        x_o = sxtb16_ror8(x);                                                            \
+        acc10 = (int32_t)__smlad(x_e, ya_e, (uint32_t)acc10);                            \
+        acc11 = (int32_t)__smlad(x_e, yb_e, (uint32_t)acc11);                            \
+        acc10 = (int32_t)__smlad(x_o, ya_o, (uint32_t)acc10);                            \
+        acc11 = (int32_t)__smlad(x_o, yb_o, (uint32_t)acc11);                            \
     } while (0)
 #endif
 
-/* ---- the GEMM: out[p][o] = requantize(folded_bias[o] + sum_k a[p][k] * w[o][k]) ------- */
+/* ---- dot products (accumulating into acc[]) ------------------------------------------ */
 
-/* Two pixels (rows a0, a1) x two channels (weight rows w0, w1), depth k. */
-static inline void tile_2x2(const int8_t *a0, const int8_t *a1, const int8_t *w0,
-                            const int8_t *w1, int32_t depth, int32_t out[4])
+/* Two rows (a0, a0 + a_stride) x two weight rows (w, w + w_stride) over `depth` bytes:
+   acc = {00, 01, 10, 11}. Two pointers and two strides keep every value in a register. */
+EC_MCU_INLINE void tile_2x2(const int8_t *a0, int32_t a_stride, const int8_t *w,
+                            int32_t w_stride, int32_t depth, int32_t acc[4])
 {
-    int32_t acc00 = 0, acc01 = 0, acc10 = 0, acc11 = 0;
-    int32_t k = 0;
+    int32_t acc00 = acc[0], acc01 = acc[1], acc10 = acc[2], acc11 = acc[3];
+    const int8_t *end = a0 + depth;
 #if defined(__ARM_FEATURE_DSP)
-    for (; k + 8 <= depth; k += 8) {
-        EC_MCU_TILE_STEP(a0 + k, a1 + k, w0 + k, w1 + k);
-        EC_MCU_TILE_STEP(a0 + k + 4, a1 + k + 4, w0 + k + 4, w1 + k + 4);
+    for (; end - a0 >= 8; a0 += 8, w += 8) {
+        EC_MCU_TILE_STEP(a0, a_stride, w, w_stride);
+        EC_MCU_TILE_STEP(a0 + 4, a_stride, w + 4, w_stride);
     }
-    if (k + 4 <= depth) {
-        EC_MCU_TILE_STEP(a0 + k, a1 + k, w0 + k, w1 + k);
-        k += 4;
+    if (end - a0 >= 4) {
+        EC_MCU_TILE_STEP(a0, a_stride, w, w_stride);
+        a0 += 4, w += 4;
     }
 #endif
-    for (; k < depth; ++k) {
-        const int32_t xa = a0[k], xb = a1[k], ya = w0[k], yb = w1[k];
+    for (; a0 < end; ++a0, ++w) {
+        const int32_t xa = a0[0], xb = a0[a_stride], ya = w[0], yb = w[w_stride];
         acc00 += xa * ya;
         acc01 += xa * yb;
         acc10 += xb * ya;
         acc11 += xb * yb;
     }
-    out[0] = acc00;
-    out[1] = acc01;
-    out[2] = acc10;
-    out[3] = acc11;
+    acc[0] = acc00;
+    acc[1] = acc01;
+    acc[2] = acc10;
+    acc[3] = acc11;
 }
 
-/* One pixel x one channel (the odd pixel or channel left over). */
-static inline int32_t dot_1x1(const int8_t *a, const int8_t *w, int32_t depth)
+/* One row x four weight rows (w, w + rows, w + 2 rows, w + 3 rows) over `depth` bytes. */
+EC_MCU_INLINE void tile_1x4(const int8_t *a, const int8_t *w, int32_t depth, int32_t rows,
+                            int32_t acc[4])
 {
-    int32_t acc = 0;
-    int32_t k = 0;
+    int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
+    const int8_t *end = a + depth;
 #if defined(__ARM_FEATURE_DSP)
-    for (; k + 4 <= depth; k += 4) {
-        const uint32_t x = ec_load32(a + k), y = ec_load32(w + k);
+    for (; end - a >= 4; a += 4, w += 4) {
+        const uint32_t x = ec_load32(a);
+        const uint32_t xe = __sxtb16(x), xo = sxtb16_ror8(x);
+        uint32_t y = ec_load32(w);
+        acc0 = (int32_t)__smlad(xe, __sxtb16(y), (uint32_t)acc0);
+        acc0 = (int32_t)__smlad(xo, sxtb16_ror8(y), (uint32_t)acc0);
+        y = ec_load32(w + rows);
+        acc1 = (int32_t)__smlad(xe, __sxtb16(y), (uint32_t)acc1);
+        acc1 = (int32_t)__smlad(xo, sxtb16_ror8(y), (uint32_t)acc1);
+        y = ec_load32(w + 2 * rows);
+        acc2 = (int32_t)__smlad(xe, __sxtb16(y), (uint32_t)acc2);
+        acc2 = (int32_t)__smlad(xo, sxtb16_ror8(y), (uint32_t)acc2);
+        y = ec_load32(w + 3 * rows);
+        acc3 = (int32_t)__smlad(xe, __sxtb16(y), (uint32_t)acc3);
+        acc3 = (int32_t)__smlad(xo, sxtb16_ror8(y), (uint32_t)acc3);
+    }
+#endif
+    for (; a < end; ++a, ++w) {
+        const int32_t x = *a;
+        acc0 += x * w[0];
+        acc1 += x * w[rows];
+        acc2 += x * w[2 * rows];
+        acc3 += x * w[3 * rows];
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+}
+
+/* One row x one weight row. */
+EC_MCU_INLINE int32_t dot_1x1(const int8_t *a, const int8_t *w, int32_t depth, int32_t acc)
+{
+    const int8_t *end = a + depth;
+#if defined(__ARM_FEATURE_DSP)
+    for (; end - a >= 4; a += 4, w += 4) {
+        const uint32_t x = ec_load32(a), y = ec_load32(w);
         acc = (int32_t)__smlad(__sxtb16(x), __sxtb16(y), (uint32_t)acc);
         acc = (int32_t)__smlad(sxtb16_ror8(x), sxtb16_ror8(y), (uint32_t)acc);
     }
 #endif
-    for (; k < depth; ++k) {
-        acc += a[k] * w[k];
+    for (; a < end; ++a, ++w) {
+        acc += *a * *w;
     }
     return acc;
 }
 
-/* `pixels` rows of `depth` bytes, a_stride bytes apart, times the layer's weights;
-   the output rows are out_channels bytes apart. */
-static void gemm(const ec_mcu_conv_params *p, int32_t depth, const int8_t *a, int32_t a_stride,
-                 int32_t pixels, int8_t *out)
+/* The same with each input byte plus `offset` (minus the input zero point, for a border
+   pixel: |x + offset| <= 255 fits in a halfword). */
+EC_MCU_INLINE int32_t dot_1x1_offset(const int8_t *a, const int8_t *w, int32_t depth,
+                                     int32_t offset, int32_t acc)
 {
+    const int8_t *end = a + depth;
+#if defined(__ARM_FEATURE_DSP)
+    const uint32_t offset2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+    for (; end - a >= 4; a += 4, w += 4) {
+        const uint32_t x = ec_load32(a), y = ec_load32(w);
+        acc = (int32_t)__smlad(__sadd16(__sxtb16(x), offset2), __sxtb16(y), (uint32_t)acc);
+        acc = (int32_t)__smlad(__sadd16(sxtb16_ror8(x), offset2), sxtb16_ror8(y),
+                               (uint32_t)acc);
+    }
+#endif
+    for (; a < end; ++a, ++w) {
+        acc += (*a + offset) * *w;
+    }
+    return acc;
+}
+
+/* ---- conv / FC as a GEMM: out[p][o] = requantize(bias[o] + sum_k a[p][k] w[o][k]) ----- */
+
+/* `pixels` windows starting a_stride bytes apart; outputs out_channels bytes apart.
+   Inlined into its two callers, so that `clamp` is a constant in each copy. */
+EC_MCU_INLINE void gemm_impl(const ec_mcu_conv_params *p, const ec_mcu_window *win_in,
+                             const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out,
+                             int clamp, int32_t fixed_depth)
+{
+    /* fixed_depth: a constant one-segment depth in this copy (its loops unrolled) */
+    const ec_mcu_window one = {1, fixed_depth, 0};
+    const ec_mcu_window *win = fixed_depth ? &one : win_in;
     const int32_t channels = p->out_channels;
+    const int32_t depth = win->segments * win->length; /* a weight row */
     const ec_mcu_output out_stage = p->output;
     const ec_mcu_output *o = &out_stage;
-    int32_t px, oc;
+    const int32_t *bias2 = p->folded_bias;
+    int32_t px, oc, s;
     for (px = 0; px + 2 <= pixels; px += 2) {
         const int8_t *a0 = a + px * a_stride;
-        const int8_t *a1 = a0 + a_stride;
         int8_t *out0 = out + px * channels;
         int8_t *out1 = out0 + channels;
         const int8_t *w = p->weights;
         for (oc = 0; oc + 2 <= channels; oc += 2, w += 2 * depth) {
-            int32_t acc[4];
-            const int32_t b0 = p->folded_bias[oc], b1 = p->folded_bias[oc + 1];
-            tile_2x2(a0, a1, w, w + depth, depth, acc);
-            out0[oc] = ec_mcu_output_value(o, acc[0] + b0, oc);
-            out0[oc + 1] = ec_mcu_output_value(o, acc[1] + b1, oc + 1);
-            out1[oc] = ec_mcu_output_value(o, acc[2] + b0, oc);
-            out1[oc + 1] = ec_mcu_output_value(o, acc[3] + b1, oc + 1);
+            int32_t acc[4] = {0, 0, 0, 0};
+            int32_t b0, b1;
+            for (s = 0; s < win->segments; ++s) {
+                tile_2x2(a0 + s * win->step, a_stride, w + s * win->length, depth, win->length,
+                         acc);
+            }
+            b0 = bias2[oc];
+            b1 = bias2[oc + 1];
+            out0[oc] = ec_mcu_output_value(o, b0 + 2 * acc[0], oc, clamp);
+            out0[oc + 1] = ec_mcu_output_value(o, b1 + 2 * acc[1], oc + 1, clamp);
+            out1[oc] = ec_mcu_output_value(o, b0 + 2 * acc[2], oc, clamp);
+            out1[oc + 1] = ec_mcu_output_value(o, b1 + 2 * acc[3], oc + 1, clamp);
         }
-        if (oc < channels) {
-            const int32_t b = p->folded_bias[oc];
-            out0[oc] = ec_mcu_output_value(o, b + dot_1x1(a0, w, depth), oc);
-            out1[oc] = ec_mcu_output_value(o, b + dot_1x1(a1, w, depth), oc);
+        for (; oc < channels; ++oc, w += depth) {
+            int32_t acc0 = 0, acc1 = 0;
+            for (s = 0; s < win->segments; ++s) {
+                acc0 = dot_1x1(a0 + s * win->step, w + s * win->length, win->length, acc0);
+                acc1 = dot_1x1(a0 + a_stride + s * win->step, w + s * win->length,
+                               win->length, acc1);
+            }
+            out0[oc] = ec_mcu_output_value(o, bias2[oc] + 2 * acc0, oc, clamp);
+            out1[oc] = ec_mcu_output_value(o, bias2[oc] + 2 * acc1, oc, clamp);
         }
     }
-    if (px < pixels) {
+    if (px < pixels) { /* one pixel: four channels at a time */
         const int8_t *a0 = a + px * a_stride;
         int8_t *out0 = out + px * channels;
         const int8_t *w = p->weights;
-        for (oc = 0; oc < channels; ++oc, w += depth) {
-            out0[oc] = ec_mcu_output_value(o, p->folded_bias[oc] + dot_1x1(a0, w, depth), oc);
+        for (oc = 0; oc + 4 <= channels; oc += 4, w += 4 * depth) {
+            int32_t acc[4] = {0, 0, 0, 0};
+            int32_t k;
+            for (s = 0; s < win->segments; ++s) {
+                tile_1x4(a0 + s * win->step, w + s * win->length, win->length, depth, acc);
+            }
+            for (k = 0; k < 4; ++k) {
+                out0[oc + k] = ec_mcu_output_value(o, bias2[oc + k] + 2 * acc[k], oc + k, clamp);
+            }
+        }
+        for (; oc < channels; ++oc, w += depth) {
+            int32_t acc = 0;
+            for (s = 0; s < win->segments; ++s) {
+                acc = dot_1x1(a0 + s * win->step, w + s * win->length, win->length, acc);
+            }
+            out0[oc] = ec_mcu_output_value(o, bias2[oc] + 2 * acc, oc, clamp);
         }
     }
+}
+
+/* The variants of the GEMM (ec_runtime.h): in each, the activation clamp and, for
+   8-byte rows, the depth are compile-time constants. */
+void ec_mcu_gemm_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win, const int8_t *a,
+                    int32_t a_stride, int32_t pixels, int8_t *out)
+{
+    gemm_impl(p, win, a, a_stride, pixels, out, 0, 0);
+}
+
+void ec_mcu_gemm_depth8_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                           const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out)
+{
+    gemm_impl(p, win, a, a_stride, pixels, out, 0, 8);
+}
+
+void ec_mcu_gemm_clamp_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                          const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out)
+{
+    gemm_impl(p, win, a, a_stride, pixels, out, 1, 0);
 }
 
 /* The KxK patch of output pixel (oy, ox) as one row of kh * kw * in_channels bytes,
@@ -171,26 +292,113 @@ static void im2col_patch(const ec_mcu_conv_params *p, const int8_t *image, int32
     }
 }
 
+/* first tap index k with 0 <= origin + k * step, and one past the last below size */
+static int32_t first_tap(int32_t origin, int32_t step)
+{
+    return origin >= 0 ? 0 : (-origin + step - 1) / step;
+}
+
+static int32_t end_tap(int32_t origin, int32_t step, int32_t taps, int32_t size)
+{
+    int32_t k = taps;
+    while (k > 0 && origin + (k - 1) * step >= size) {
+        --k;
+    }
+    return k;
+}
+
+/* A pixel whose window crosses the border, without scratch: the raw bias plus
+   w * (x - input zero point) over the taps inside the image, one channel at a time. */
+static void conv_border_pixel(const ec_mcu_conv_params *p, const int8_t *image, int32_t oy,
+                              int32_t ox, int8_t *out)
+{
+    const int32_t c = p->in_channels, kw = p->kernel_width;
+    const int32_t depth = p->kernel_height * kw * c;
+    const int32_t y0 = oy * p->stride_height - p->pad_top;
+    const int32_t x0 = ox * p->stride_width - p->pad_left;
+    const int32_t ky0 = first_tap(y0, p->dilation_height);
+    const int32_t ky1 = end_tap(y0, p->dilation_height, p->kernel_height, p->height);
+    const int32_t kx0 = first_tap(x0, p->dilation_width);
+    const int32_t kx1 = end_tap(x0, p->dilation_width, kw, p->width);
+    const ec_mcu_output out_stage = p->output;
+    const int clamp = out_stage.activation_min != -128 || out_stage.activation_max != 127;
+    int32_t oc, ky, kx;
+    for (oc = 0; oc < p->out_channels; ++oc) {
+        const int8_t *w = p->weights + oc * depth;
+        int32_t acc = p->bias[oc];
+        for (ky = ky0; ky < ky1; ++ky) {
+            const int8_t *row = image + (y0 + ky * p->dilation_height) * p->width * c;
+            if (p->dilation_width == 1) {
+                acc = dot_1x1_offset(row + (x0 + kx0) * c, w + (ky * kw + kx0) * c,
+                                     (kx1 - kx0) * c, -p->input_zero_point, acc);
+                continue;
+            }
+            for (kx = kx0; kx < kx1; ++kx) {
+                acc = dot_1x1_offset(row + (x0 + kx * p->dilation_width) * c,
+                                     w + (ky * kw + kx) * c, c, -p->input_zero_point, acc);
+            }
+        }
+        out[oc] = ec_mcu_output_value(&out_stage, 2 * acc, oc, clamp);
+    }
+}
+
+/* A KxK kernel read in place: interior pixels through the GEMM (one segment per
+   kernel row, so only without horizontal dilation), the others one at a time. */
+static void conv_direct(const ec_mcu_conv_params *p, const int8_t *image, int8_t *out)
+{
+    const int32_t c = p->in_channels;
+    const ec_mcu_window win = {p->kernel_height, p->kernel_width * c,
+                               p->dilation_height * p->width * c};
+    const int32_t step = p->stride_width * c;
+    int32_t oy, ox;
+    for (oy = 0; oy < p->out_height; ++oy) {
+        const int32_t y0 = oy * p->stride_height - p->pad_top;
+        const int rows_inside = p->dilation_width == 1 && y0 >= 0 &&
+                                y0 + (p->kernel_height - 1) * p->dilation_height < p->height;
+        for (ox = 0; ox < p->out_width;) {
+            const int32_t x0 = ox * p->stride_width - p->pad_left;
+            int8_t *o = out + (oy * p->out_width + ox) * p->out_channels;
+            if (rows_inside && ox + 1 < p->out_width && x0 >= 0 &&
+                x0 + p->stride_width + p->kernel_width - 1 < p->width) {
+                p->gemm(p, &win, image + (y0 * p->width + x0) * c, step, 2, o);
+                ox += 2;
+            } else if (rows_inside && x0 >= 0 && x0 + p->kernel_width - 1 < p->width) {
+                p->gemm(p, &win, image + (y0 * p->width + x0) * c, step, 1, o);
+                ox += 1;
+            } else {
+                conv_border_pixel(p, image, oy, ox, o);
+                ox += 1;
+            }
+        }
+    }
+}
+
 void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch)
 {
     const int32_t depth = p->kernel_height * p->kernel_width * p->in_channels;
     const int32_t out_pixels = p->out_height * p->out_width;
     const int32_t in_image = p->height * p->width * p->in_channels;
+    const ec_mcu_window row = {1, depth, 0};
     int32_t b, oy, k;
     for (b = 0; b < p->batch; ++b) {
         const int8_t *image = input + b * in_image;
         int8_t *out = output + b * out_pixels * p->out_channels;
-        if (scratch == NULL) { /* 1x1, no padding: the pixels are the GEMM's rows */
+        if (depth == p->in_channels && p->pad_top == 0 && p->pad_left == 0) {
+            /* 1x1 without padding: the pixels are the GEMM's rows */
             if (p->stride_height == 1 && p->stride_width == 1) {
-                gemm(p, depth, image, depth, out_pixels, out);
+                p->gemm(p, &row, image, depth, out_pixels, out);
                 continue;
             }
             for (oy = 0; oy < p->out_height; ++oy) {
-                gemm(p, depth, image + oy * p->stride_height * p->width * depth,
+                p->gemm(p, &row, image + oy * p->stride_height * p->width * depth,
                      p->stride_width * depth, p->out_width,
                      out + oy * p->out_width * p->out_channels);
             }
+            continue;
+        }
+        if (scratch == NULL) {
+            conv_direct(p, image, out);
             continue;
         }
         for (k = 0; k < out_pixels; k += 2) {
@@ -200,7 +408,7 @@ void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *
                 im2col_patch(p, image, (k + 1) / p->out_width, (k + 1) % p->out_width,
                              scratch + depth);
             }
-            gemm(p, depth, scratch, depth, pair, out + k * p->out_channels);
+            p->gemm(p, &row, scratch, depth, pair, out + k * p->out_channels);
         }
     }
 }
@@ -208,7 +416,8 @@ void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *
 void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const int8_t *input,
                                int8_t *output)
 {
-    gemm(p, p->in_channels, input, p->in_channels, rows, output);
+    const ec_mcu_window row = {1, p->in_channels, 0};
+    p->gemm(p, &row, input, p->in_channels, rows, output);
 }
 
 /* ---- depthwise (depth multiplier 1, channels a multiple of 4) -----------------------
@@ -255,6 +464,7 @@ static void depthwise_3x3_interior(const ec_mcu_conv_params *p, const int8_t *x,
     const int32_t *bias = p->folded_bias;
     const ec_mcu_output out_stage = p->output;
     const ec_mcu_output *o = &out_stage;
+    const int clamp = o->activation_min != -128 || o->activation_max != 127;
     int32_t c;
     for (c = 0; c < channels; c += 4, x += 4, w += 36) {
         int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
@@ -283,10 +493,10 @@ static void depthwise_3x3_interior(const ec_mcu_conv_params *p, const int8_t *x,
         }
         a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
 #endif
-        out[c] = ec_mcu_output_value(o, a0, c);
-        out[c + 1] = ec_mcu_output_value(o, a1, c + 1);
-        out[c + 2] = ec_mcu_output_value(o, a2, c + 2);
-        out[c + 3] = ec_mcu_output_value(o, a3, c + 3);
+        out[c] = ec_mcu_output_value(o, 2 * a0, c, clamp);
+        out[c + 1] = ec_mcu_output_value(o, 2 * a1, c + 1, clamp);
+        out[c + 2] = ec_mcu_output_value(o, 2 * a2, c + 2, clamp);
+        out[c + 3] = ec_mcu_output_value(o, 2 * a3, c + 3, clamp);
     }
 }
 
@@ -301,6 +511,7 @@ static void depthwise_pixel(const ec_mcu_conv_params *p, const int8_t *x, int32_
     const int8_t *w = p->weights;
     const ec_mcu_output out_stage = p->output;
     const ec_mcu_output *o = &out_stage;
+    const int clamp = o->activation_min != -128 || o->activation_max != 127;
     int32_t c, ky, kx;
 #if defined(__ARM_FEATURE_DSP)
     const uint32_t offset2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
@@ -332,26 +543,11 @@ static void depthwise_pixel(const ec_mcu_conv_params *p, const int8_t *x, int32_
         }
         a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
 #endif
-        out[c] = ec_mcu_output_value(o, a0, c);
-        out[c + 1] = ec_mcu_output_value(o, a1, c + 1);
-        out[c + 2] = ec_mcu_output_value(o, a2, c + 2);
-        out[c + 3] = ec_mcu_output_value(o, a3, c + 3);
+        out[c] = ec_mcu_output_value(o, 2 * a0, c, clamp);
+        out[c + 1] = ec_mcu_output_value(o, 2 * a1, c + 1, clamp);
+        out[c + 2] = ec_mcu_output_value(o, 2 * a2, c + 2, clamp);
+        out[c + 3] = ec_mcu_output_value(o, 2 * a3, c + 3, clamp);
     }
-}
-
-/* first tap index k with 0 <= origin + k * step, and one past the last below size */
-static int32_t first_tap(int32_t origin, int32_t step)
-{
-    return origin >= 0 ? 0 : (-origin + step - 1) / step;
-}
-
-static int32_t end_tap(int32_t origin, int32_t step, int32_t taps, int32_t size)
-{
-    int32_t k = taps;
-    while (k > 0 && origin + (k - 1) * step >= size) {
-        --k;
-    }
-    return k;
 }
 
 void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
@@ -385,6 +581,105 @@ void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input
                 } else {
                     depthwise_pixel(p, x, drow, col, ky0, ky1, kx0, kx1, p->bias,
                                     -p->input_zero_point, out);
+                }
+            }
+        }
+    }
+}
+
+/* ---- ADD (no broadcasting) ----------------------------------------------------------- */
+
+/* RoundingDivideByPOT(x, shift1 + 1) (see ec_runtime.h) */
+static inline int32_t ec_mcu_divide_by_pot(int32_t x, int32_t shift1)
+{
+    return (((x + (x >> 31)) >> shift1) + 1) >> 1;
+}
+
+void ec_mcu_add_s8(const ec_mcu_add_params *p, const int8_t *a, const int8_t *b, int8_t *output)
+{
+    const ec_mcu_add_params q = *p; /* a local copy: the stores below cannot change it */
+    const int8_t *second = q.constant_b != NULL ? q.constant_b : b;
+    const int clamp = q.activation_min != -128 || q.activation_max != 127;
+    int32_t i;
+    for (i = 0; i < q.size; ++i) {
+        const int32_t va = ec_mcu_divide_by_pot(
+            ec_mcu_high_mul_round((a[i] - q.input1_zero_point) * (1 << q.input1_left),
+                                  q.input1_multiplier), q.input1_shift1);
+        const int32_t vb = ec_mcu_divide_by_pot(
+            ec_mcu_high_mul_round((second[i] - q.input2_zero_point) * (1 << q.input2_left),
+                                  q.input2_multiplier), q.input2_shift1);
+        const int32_t x = ec_mcu_high_mul_round((va + vb) * 2, q.output_multiplier);
+        int32_t v = ec_mcu_halve_saturate(((x + (x >> 31)) >> q.output_shift1) +
+                                          q.output_zero_point2);
+        if (clamp) {
+            v = v < q.activation_min ? q.activation_min : v;
+            v = v > q.activation_max ? q.activation_max : v;
+        }
+        output[i] = (int8_t)v;
+    }
+}
+
+/* ---- AVERAGE_POOL_2D (channels a multiple of 4) ----------------------------------------
+ * Four channels at a time: SXTAB16 adds bytes 0,2 (and, rotated, 1,3) of a word to two
+ * 16-bit sums; at most 255 taps of |x| <= 128 keep each sum within int16. The average
+ * rounds half away from zero with C's truncating division (reference/quant.py
+ * rounded_average). */
+
+static inline int32_t rounded_average(int32_t total, int32_t count)
+{
+    return total > 0 ? (total + count / 2) / count : (total - count / 2) / count;
+}
+
+void ec_mcu_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t channels = p->channels, row = p->width * channels;
+    int32_t b, oy, ox, c, iy, ix;
+    for (b = 0; b < p->batch; ++b) {
+        const int8_t *image = input + b * p->height * row;
+        for (oy = 0; oy < p->out_height; ++oy) {
+            const int32_t y0 = oy * p->stride_height - p->pad_top;
+            const int32_t y_start = y0 < 0 ? 0 : y0;
+            const int32_t y_end = y0 + p->filter_height > p->height ? p->height
+                                                                    : y0 + p->filter_height;
+            for (ox = 0; ox < p->out_width; ++ox) {
+                const int32_t x0 = ox * p->stride_width - p->pad_left;
+                const int32_t x_start = x0 < 0 ? 0 : x0;
+                const int32_t x_end = x0 + p->filter_width > p->width ? p->width
+                                                                      : x0 + p->filter_width;
+                const int32_t count = (y_end - y_start) * (x_end - x_start);
+                for (c = 0; c < channels; c += 4, output += 4) {
+                    int32_t sum[4];
+                    int32_t k;
+#if defined(__ARM_FEATURE_DSP)
+                    uint32_t even = 0, odd = 0;
+                    for (iy = y_start; iy < y_end; ++iy) {
+                        const int8_t *x = image + iy * row + x_start * channels + c;
+                        for (ix = x_start; ix < x_end; ++ix, x += channels) {
+                            const uint32_t v = ec_load32(x);
+                            __asm__("sxtab16 %0, %0, %1" : "+r"(even) : "r"(v));
+                            __asm__("sxtab16 %0, %0, %1, ror #8" : "+r"(odd) : "r"(v));
+                        }
+                    }
+                    sum[0] = (int16_t)(even & 0xFFFFu);
+                    sum[1] = (int16_t)(odd & 0xFFFFu);
+                    sum[2] = (int16_t)(even >> 16);
+                    sum[3] = (int16_t)(odd >> 16);
+#else
+                    sum[0] = sum[1] = sum[2] = sum[3] = 0;
+                    for (iy = y_start; iy < y_end; ++iy) {
+                        const int8_t *x = image + iy * row + x_start * channels + c;
+                        for (ix = x_start; ix < x_end; ++ix, x += channels) {
+                            for (k = 0; k < 4; ++k) {
+                                sum[k] += x[k];
+                            }
+                        }
+                    }
+#endif
+                    for (k = 0; k < 4; ++k) {
+                        int32_t v = count > 0 ? rounded_average(sum[k], count) : 0;
+                        v = v < p->activation_min ? p->activation_min : v;
+                        output[k] = (int8_t)(v > p->activation_max ? p->activation_max : v);
+                    }
                 }
             }
         }

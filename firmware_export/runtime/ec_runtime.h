@@ -103,12 +103,16 @@ static inline int32_t ec_offset_and_clamp(int32_t v, int32_t zero_point, int32_t
 
 /* ---- microcontroller fast paths (ec_mcu_s8.c) --------------------------------
  * Used for layers whose requantization the exporter proved simple: double rounding
- * (TFLite's reference), a right shift of at least 1 and |accumulator| < 2^30. Then
- * SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31): for
- * m >= 0 the saturating case cannot occur and TFLite's sign-dependent nudge gives the
- * same value as flooring, so it is one rounding high multiply of 2 * acc (< 2^31), and
- * RoundingDivideByPOT(x, e) for e >= 1 is (x + 2^(e-1) - (x < 0)) >> e (arithmetic
- * shift: gcc, clang and armcc all shift int32 arithmetically). No branch. */
+ * (TFLite's reference), a right shift e >= 1 and |accumulator| < 2^30. Then, with
+ * acc2 = 2 * acc (fits in int32):
+ *  - SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31)
+ *    = (acc2 * m + 2^31) >> 32: for m >= 0 the saturating case cannot occur and
+ *    TFLite's sign-dependent nudge gives the same value as flooring; one SMMULR;
+ *  - RoundingDivideByPOT(x, e) (half away from zero) = ((x' >> (e - 1)) + 1) >> 1 with
+ *    x' = x - 1 for negative x (floor((x - [x < 0]) / 2^(e-1)) then a rounding halving);
+ *  - the output zero point joins before the halving: + (2 * zero_point + 1), and the
+ *    halving joins the saturation to int8 (SSAT #8 with ASR #1).
+ * Shifts of negative values are arithmetic (gcc, clang and armcc on every target). */
 
 #if defined(__ARM_FEATURE_DSP)
 /* (a * b + 2^31) >> 32: one instruction on DSP cores */
@@ -125,38 +129,43 @@ static inline int32_t ec_mcu_high_mul_round(int32_t a, int32_t b)
 }
 #endif
 
-/* MultiplyByQuantizedMultiplier(acc, multiplier, -right_shift), double rounding, under
-   the conditions above (|acc| < 2^30, right_shift >= 1, multiplier >= 0). */
-static inline int32_t ec_mcu_requantize(int32_t acc, int32_t multiplier, int32_t right_shift)
+#if defined(__ARM_ARCH) && (__ARM_ARCH >= 6) && defined(__thumb2__)
+/* clamp(v2 >> 1, -128, 127): one SSAT on ARMv7-M (Cortex-M3 and up) */
+static inline int32_t ec_mcu_halve_saturate(int32_t v2)
 {
-    const int32_t x = ec_mcu_high_mul_round(acc * 2, multiplier);
-    return (x + (x >> 31) + (int32_t)((1u << right_shift) >> 1)) >> right_shift;
+    int32_t r;
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(v2));
+    return r;
 }
+#else
+static inline int32_t ec_mcu_halve_saturate(int32_t v2)
+{
+    const int32_t v = v2 >> 1;
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+}
+#endif
 
-/* The output stage of a fast layer: per channel multiplier and right shift, then the
-   output zero point and the activation clamp. */
+/* The output stage of a fast layer. requant holds per channel {multiplier, e - 1}
+   (e = -TFLite's shift >= 1); zero_point2 = 2 * output zero point + 1. */
 typedef struct {
-    const int32_t *multiplier;
-    const int32_t *right_shift; /* -(TFLite's shift), >= 1 */
-    int32_t zero_point, activation_min, activation_max;
+    const int32_t *requant;
+    int32_t zero_point2, activation_min, activation_max;
 } ec_mcu_output;
 
-/* Copy the record into a local (const ec_mcu_output o = p->output): then the compiler knows
-   that the int8 output stores cannot change it and keeps its fields in registers. */
-static inline int8_t ec_mcu_output_value(const ec_mcu_output *o, int32_t acc, int32_t channel)
+/* int8 output of channel `channel` for acc2 = 2 * accumulator. `clamp`: the activation
+   range is narrower than int8 (a constant at each call site, so each use compiles to
+   one of the two variants). Copy the record into a local before the loops: then the
+   compiler knows the int8 output stores cannot change it. */
+static inline int8_t ec_mcu_output_value(const ec_mcu_output *o, int32_t acc2,
+                                         int32_t channel, int clamp)
 {
-    int32_t v = ec_mcu_requantize(acc, o->multiplier[channel], o->right_shift[channel]) +
-                o->zero_point;
-#if defined(__ARM_FEATURE_SAT)
-    v = __ssat(v, 8);
-    if (o->activation_min != -128 || o->activation_max != 127) {
+    const int32_t x = ec_mcu_high_mul_round(acc2, o->requant[2 * channel]);
+    int32_t v = ec_mcu_halve_saturate(((x + (x >> 31)) >> o->requant[2 * channel + 1]) +
+                                      o->zero_point2);
+    if (clamp) {
         v = v < o->activation_min ? o->activation_min : v;
         v = v > o->activation_max ? o->activation_max : v;
     }
-#else
-    v = v < o->activation_min ? o->activation_min : v;
-    v = v > o->activation_max ? o->activation_max : v;
-#endif
     return (int8_t)v;
 }
 
@@ -261,28 +270,77 @@ typedef struct {
 
 /* CONV_2D (as a GEMM: 1x1 in place, KxK through an im2col scratch of two patches),
    FULLY_CONNECTED (pixels = rows) and DEPTHWISE_CONV_2D, for ec_mcu_s8.c. */
+
+/* Where a pixel's taps are for the GEMM: `segments` runs of `length` bytes, `step` bytes
+   apart (a KxK window read in place: one run per kernel row; a 1x1 pixel or an im2col
+   patch: one run). */
 typedef struct {
+    int32_t segments, length, step;
+} ec_mcu_window;
+
+struct ec_mcu_conv_params;
+/* The GEMM of a conv or FC layer: `pixels` windows a_stride bytes apart, outputs
+   out_channels bytes apart. The exporter names the variant in the layer's record, so
+   that only the variants a model uses are linked:
+   ec_mcu_gemm_s8             activation range = int8 range
+   ec_mcu_gemm_depth8_s8      the same, one 8-byte segment (8 input channels, 1x1)
+   ec_mcu_gemm_clamp_s8       a narrower activation range (ReLU, ReLU6) */
+typedef void (*ec_mcu_gemm_fn)(const struct ec_mcu_conv_params *p, const ec_mcu_window *win,
+                               const int8_t *a, int32_t a_stride, int32_t pixels,
+                               int8_t *out);
+
+typedef struct ec_mcu_conv_params {
     int32_t batch, height, width, in_channels;
     int32_t out_height, out_width, out_channels;
     int32_t kernel_height, kernel_width, stride_height, stride_width;
     int32_t dilation_height, dilation_width, pad_top, pad_left;
     int32_t input_zero_point;
-    const int8_t *weights;      /* conv: [out][kh][kw][in]; depthwise: [kh][kw][out] */
-    const int32_t *bias;        /* depthwise: the raw bias, for outputs near the border */
-    const int32_t *folded_bias; /* bias - input_zero_point * sum(weights of the channel) */
+    const int8_t *weights;      /* conv, FC: [out][kh][kw][in]; depthwise:
+                                   [channels / 4][kh * kw][4] (the taps of 4 channels) */
+    const int32_t *bias;        /* the raw bias (outputs near the border), or NULL */
+    /* bias - input_zero_point * sum(weights of the channel), doubled for conv and FC
+       (their output stage takes 2 * accumulator), as is for depthwise */
+    const int32_t *folded_bias;
     ec_mcu_output output;
+    ec_mcu_gemm_fn gemm; /* conv and FC: one of the ec_mcu_gemm_* below; depthwise: NULL */
 } ec_mcu_conv_params;
+
+/* ADD without broadcasting, for ec_mcu_s8.c: double rounding, left_shift <= 20, the output
+   shift a right shift e >= 1, each input's e >= 1, or e = 0 with the multiplier 2^30 (the
+   input with the larger scale: x 0.5). An input is scaled as
+   RoundingDivideByPOT(SRDHM((x - zp) << left_shift, m), e) =
+   halve_round(((y + (y >> 31)) >> shift1) with y = SMMULR((x - zp) << left, m):
+   left = left_shift + 1, shift1 = e - 1 for e >= 1; left = left_shift + 2, shift1 = 0 for
+   e = 0 (y is then exactly 2 * (x - zp) << (left_shift - 1), halving it is exact).
+   The scaled inputs stay below 2^28, their sum below 2^29. */
+typedef struct {
+    int32_t size;
+    int32_t input1_zero_point, input1_left, input1_multiplier, input1_shift1;
+    int32_t input2_zero_point, input2_left, input2_multiplier, input2_shift1;
+    int32_t output_multiplier, output_shift1, output_zero_point2;
+    int32_t activation_min, activation_max;
+    const int8_t *constant_b; /* the second operand when it is a constant, else NULL */
+} ec_mcu_add_params;
 
 /* ---- kernels ---------------------------------------------------------------- */
 
 void ec_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
 void ec_depthwise_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
-/* scratch: 2 * kernel_height * kernel_width * in_channels bytes unless the kernel is 1x1
-   without padding (then NULL) */
+/* scratch: NULL, or 2 * kernel_height * kernel_width * in_channels bytes for a KxK kernel
+   (im2col of two patches; without it, border pixels take a slower path) */
 void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch);
 void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
                                 int8_t *output);
+void ec_mcu_gemm_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win, const int8_t *a,
+                    int32_t a_stride, int32_t pixels, int8_t *out);
+void ec_mcu_gemm_depth8_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                           const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out);
+void ec_mcu_gemm_clamp_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
+                          const int8_t *a, int32_t a_stride, int32_t pixels, int8_t *out);
+void ec_mcu_add_s8(const ec_mcu_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+/* channels a multiple of 4, at most 255 taps per window */
+void ec_mcu_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
 /* rows x in_channels input, rows x out_channels output (the conv fields unused) */
 void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const int8_t *input,
                                int8_t *output);
