@@ -29,7 +29,7 @@ from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from cython.parallel cimport prange
 from libc.math cimport round as c_round, roundf, rintf, frexp
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_ND
 
 cdef enum:
     OP_CONV = 1
@@ -1244,37 +1244,47 @@ cdef class LeanRun:
     takes the checked path, which keeps every error message. The lock is the compiled
     model's: both paths use the same arena."""
     cdef Program program
-    cdef object lock, array_type, dtype, shape, output
-    cdef Py_ssize_t offset, nbytes
+    cdef object lock, array_type, dtype, output
+    cdef Py_ssize_t offset, nbytes, ndim
+    cdef Py_ssize_t shape[8]
 
     def __init__(self, Program program, lock, array_type, dtype, tuple shape,
                  Py_ssize_t offset, output):
         if program.bound_base == NULL:
             raise ValueError("no arena bound: call bind() first")
+        if len(shape) > 8:
+            raise ValueError("more than 8 dimensions")
         self.program, self.lock, self.array_type = program, lock, array_type
-        self.dtype, self.shape, self.output = dtype, shape, output
+        self.dtype, self.output = dtype, output
         self.offset = offset
         self.nbytes = dtype.itemsize
-        for n in shape:
+        self.ndim = len(shape)
+        for k, n in enumerate(shape):
+            self.shape[k] = n
             self.nbytes *= n
         if offset < 0 or offset + self.nbytes > program.arena_size:
             raise ValueError("the input lies outside the arena")
 
     def __call__(self, x):
         cdef Py_buffer view
+        cdef Py_ssize_t k
         if type(x) is list:
             if len(<list>x) != 1:
                 return None
             x = (<list>x)[0]
-        if type(x) is not self.array_type or x.dtype is not self.dtype or x.shape != self.shape:
+        if type(x) is not self.array_type or x.dtype is not self.dtype:
             return None
-        try:
-            PyObject_GetBuffer(x, &view, PyBUF_SIMPLE)   # fails unless C-contiguous
+        try:   # the shape without making x.shape's tuple; fails unless C-contiguous
+            PyObject_GetBuffer(x, &view, PyBUF_ND)
         except (BufferError, ValueError):   # numpy raises ValueError for a strided array
             return None
-        if view.len != self.nbytes:
+        if view.len != self.nbytes or view.ndim != self.ndim:
             PyBuffer_Release(&view)
             return None
+        for k in range(self.ndim):
+            if view.shape[k] != self.shape[k]:
+                PyBuffer_Release(&view)
+                return None
         self.lock.acquire()
         try:
             memcpy(self.program.bound_base + self.offset, view.buf, self.nbytes)
