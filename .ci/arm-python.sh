@@ -276,9 +276,14 @@ fi
 # every-model x every-profile comparison runs there; Cortex-A72 (Pi 4, no dot product) checks
 # the dispatch (a dot-product instruction there is SIGILL) on the networks and the
 # hypothesis subset. Both run the SOFTMAX tests against the live aarch64 LiteRT.
-ARM_TESTS_A76=${ARM_TESTS_A76:-tests/test_core.py tests/test_softmax_lut.py -k "not random or fully_connected or add"}
-ARM_TESTS_A72=${ARM_TESTS_A72:-tests/test_core.py tests/test_softmax_lut.py -k "not every_model or nets or digits"}
-ARM_TESTS_ARMHF=${ARM_TESTS_ARMHF:-$REPO/tests/test_core.py -k "every_model and (tflm or aarch64)"}
+# The defaults are plain assignments first: inside ${VAR:-word} the quotes of word are removed,
+# which split the -k expressions into file names.
+default_a76="tests/test_core.py tests/test_softmax_lut.py -k 'not random or fully_connected or add'"
+default_a72="tests/test_core.py tests/test_softmax_lut.py -k 'not every_model or nets or digits'"
+default_armhf="$REPO/tests/test_core.py -k 'every_model and (tflm or aarch64)'"
+ARM_TESTS_A76=${ARM_TESTS_A76:-$default_a76}
+ARM_TESTS_A72=${ARM_TESTS_A72:-$default_a72}
+ARM_TESTS_ARMHF=${ARM_TESTS_ARMHF:-$default_armhf}
 failed=""
 run() {  # run NAME COMMAND...
     local name=$1 start rc=0
