@@ -909,10 +909,7 @@ cdef void softmax_lut16(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int shift
     cdef float inverse
     for r in range(rows):
-        row_max = -128
-        for c in range(depth):
-            if x[r * depth + c] > row_max:
-                row_max = x[r * depth + c]
+        row_max = row_maximum(x + r * depth, depth)
         total = 0
         for c in range(depth):
             total = total + table[row_max - x[r * depth + c]]
@@ -922,6 +919,16 @@ cdef void softmax_lut16(const OpDesc* op, uint8_t* arena) noexcept nogil:
             y[r * depth + c] = <int8_t>clamp(multiply_by_quantized_multiplier(
                 table[row_max - x[r * depth + c]], multiplier, shift, ROUND_DOUBLE) + out_zp,
                 -128, 127)
+
+
+cdef inline int32_t row_maximum(const int8_t* row, Py_ssize_t depth) noexcept nogil:
+    # The largest value of one SOFTMAX row (both softmax variants subtract it first).
+    cdef int32_t best = -128
+    cdef Py_ssize_t c
+    for c in range(depth):
+        if row[c] > best:
+            best = row[c]
+    return best
 
 
 cdef void softmax(const OpDesc* op, uint8_t* arena) noexcept nogil:
@@ -943,10 +950,7 @@ cdef void softmax_fixed(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef int32_t row_max, diff, total, reciprocal, unsaturated
     cdef int headroom_plus_one, bits_over_unit, exponent
     for r in range(rows):
-        row_max = -128
-        for c in range(depth):
-            if x[r * depth + c] > row_max:
-                row_max = x[r * depth + c]
+        row_max = row_maximum(x + r * depth, depth)
         total = 0
         for c in range(depth):
             diff = x[r * depth + c] - row_max
