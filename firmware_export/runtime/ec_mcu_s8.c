@@ -637,15 +637,13 @@ void ec_mcu_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8
     for (b = 0; b < p->batch; ++b) {
         const int8_t *image = input + b * p->height * row;
         for (oy = 0; oy < p->out_height; ++oy) {
-            const int32_t y0 = oy * p->stride_height - p->pad_top;
-            const int32_t y_start = y0 < 0 ? 0 : y0;
-            const int32_t y_end = y0 + p->filter_height > p->height ? p->height
-                                                                    : y0 + p->filter_height;
+            int32_t y_start, y_end;
+            ec_pool_window(oy, p->stride_height, p->pad_top, p->filter_height, p->height,
+                           &y_start, &y_end);
             for (ox = 0; ox < p->out_width; ++ox) {
-                const int32_t x0 = ox * p->stride_width - p->pad_left;
-                const int32_t x_start = x0 < 0 ? 0 : x0;
-                const int32_t x_end = x0 + p->filter_width > p->width ? p->width
-                                                                      : x0 + p->filter_width;
+                int32_t x_start, x_end;
+                ec_pool_window(ox, p->stride_width, p->pad_left, p->filter_width, p->width,
+                               &x_start, &x_end);
                 const int32_t count = (y_end - y_start) * (x_end - x_start);
                 for (c = 0; c < channels; c += 4, output += 4) {
                     int32_t sum[4];

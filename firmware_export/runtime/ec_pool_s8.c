@@ -8,15 +8,13 @@ static void pool(const ec_pool_params *p, const int8_t *input, int8_t *output, i
     int32_t b, oy, ox, c, iy, ix;
     for (b = 0; b < p->batch; ++b) {
         for (oy = 0; oy < p->out_height; ++oy) {
-            const int32_t y0 = oy * p->stride_height - p->pad_top;
-            const int32_t y_start = y0 < 0 ? 0 : y0;
-            const int32_t y_end = y0 + p->filter_height > p->height ? p->height
-                                                                    : y0 + p->filter_height;
+            int32_t y_start, y_end;
+            ec_pool_window(oy, p->stride_height, p->pad_top, p->filter_height, p->height,
+                           &y_start, &y_end);
             for (ox = 0; ox < p->out_width; ++ox) {
-                const int32_t x0 = ox * p->stride_width - p->pad_left;
-                const int32_t x_start = x0 < 0 ? 0 : x0;
-                const int32_t x_end = x0 + p->filter_width > p->width ? p->width
-                                                                      : x0 + p->filter_width;
+                int32_t x_start, x_end;
+                ec_pool_window(ox, p->stride_width, p->pad_left, p->filter_width, p->width,
+                               &x_start, &x_end);
                 const int32_t count = (y_end - y_start) * (x_end - x_start);
                 for (c = 0; c < p->channels; ++c) {
                     int32_t acc = is_max ? -128 : 0;

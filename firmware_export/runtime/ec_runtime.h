@@ -198,6 +198,17 @@ typedef struct {
     int32_t activation_min, activation_max;
 } ec_pool_params;
 
+/* The in-image taps [*start, *end) of one pooling window along one axis: output index `o`,
+   the window's first tap o * stride - pad, clipped to [0, size) (TFLite counts only the taps
+   inside the image). Shared by the portable and the Cortex-M pooling kernels. */
+static inline void ec_pool_window(int32_t o, int32_t stride, int32_t pad, int32_t filter,
+                                  int32_t size, int32_t *start, int32_t *end)
+{
+    const int32_t first = o * stride - pad;
+    *start = first < 0 ? 0 : first;
+    *end = first + filter > size ? size : first + filter;
+}
+
 typedef struct {
     int32_t rows, in_features, out_features;
     int32_t input_zero_point, output_zero_point, activation_min, activation_max;
