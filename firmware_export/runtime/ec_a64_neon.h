@@ -33,6 +33,12 @@
 #include <string.h>
 
 #define EC_A64_INLINE static inline __attribute__((always_inline))
+/* Loops over a tile's pixels and channel quarters (constant bounds once inlined) are
+   unrolled completely, so every accumulator is a register, never an array in memory. */
+#define EC_A64_UNROLL _Pragma("GCC unroll 8")
+/* No instruction: a scheduling barrier, so GCC does not hoist later loads above earlier
+   arithmetic and run out of vector registers (it then spills accumulators in the loop). */
+#define EC_A64_STEP() __asm__ __volatile__("")
 /* The SDOT code, whatever the file's -march: call it only where the CPU has the dot product
    (ARMv8.2-A FEAT_DotProd: HWCAP_ASIMDDP on Linux; a Raspberry Pi 5, not a Pi 4). */
 #define EC_A64_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
@@ -74,7 +80,7 @@ EC_A64_INLINE void ec_a64_stage_load(ec_a64_stage *s, const int mode, const ec_g
     s->zero_point = vdupq_n_s16((int16_t)out->zero_point);
     s->lo = vdupq_n_s8((int8_t)out->lo);
     s->hi = vdupq_n_s8((int8_t)out->hi);
-    for (j = 0; j < 4; ++j) {
+    EC_A64_UNROLL for (j = 0; j < 4; ++j) {
         if (mode == EC_OUT_FLOAT32) {
             s->scale[j] = vld1q_f32(out->scale + c + 4 * j);
         } else {
@@ -103,16 +109,31 @@ EC_A64_INLINE int8x16_t ec_a64_stage_apply(const ec_a64_stage *s, const int mode
                          ec_a64_stage_scale(s, mode, 3, acc[3]), s->zero_point, s->lo, s->hi);
 }
 
-/* The first n (<= 16 stored, n > 0) bytes of v. */
+/* The first n (<= 16 stored, n > 0) bytes of v: a partial vector in pieces of 8, 4, 2, 1
+   (no copy through memory, no call: GCC then keeps a tile's vectors in registers). */
 EC_A64_INLINE void ec_a64_store_bytes(int8_t *dst, ptrdiff_t n, int8x16_t v)
 {
     if (n >= 16) {
         vst1q_s8(dst, v);
-    } else {
-        int8_t tmp[16];
-        vst1q_s8(tmp, v);
-        memcpy(dst, tmp, (size_t)n);
+        return;
     }
+    if (n & 8) {
+        vst1_s8(dst, vget_low_s8(v));
+        v = vextq_s8(v, v, 8);
+        dst += 8;
+    }
+    if (n & 4) {
+        vst1q_lane_s32((int32_t *)(void *)dst, vreinterpretq_s32_s8(v), 0);
+        v = vextq_s8(v, v, 4);
+        dst += 4;
+    }
+    if (n & 2) {
+        vst1q_lane_s16((int16_t *)(void *)dst, vreinterpretq_s16_s8(v), 0);
+        v = vextq_s8(v, v, 2);
+        dst += 2;
+    }
+    if (n & 1)
+        vst1q_lane_s8(dst, v, 0);
 }
 
 /* A tile's channels of one pixel (nq quarters of 4): requantized bytes, or the int32
@@ -138,33 +159,40 @@ EC_A64_INLINE void ec_a64_store_pixel(const int nq, const int mode, const ec_a64
         return;
     }
     if (n >= 4 * nq) {
-        for (j = 0; j < nq; ++j)
+        EC_A64_UNROLL for (j = 0; j < nq; ++j)
             vst1q_s32((int32_t *)dst + 4 * j, acc[j]);
     } else {
         int32_t tmp[16];
-        for (j = 0; j < nq; ++j)
+        EC_A64_UNROLL for (j = 0; j < nq; ++j)
             vst1q_s32(tmp + 4 * j, acc[j]);
         memcpy(dst, tmp, (size_t)n * 4);
     }
 }
 
-/* The tile's output: mr pixels x the 4 * nq channels at oc0 (fewer at the end of cout). */
+/* The tile's output: its first `count` (<= mr) pixels x the 4 * nq channels at oc0 (fewer
+   at the end of cout). Everything is read before the first store (int8 stores may alias
+   anything, which would make GCC reload it after each). */
 EC_A64_INLINE void ec_a64_tile_out(const int mr, const int nq, const int mode,
-                                   int32x4_t acc[][4], const ec_gemm_windows *win,
-                                   ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out,
-                                   void *dst, ptrdiff_t dst_stride)
+                                   int32x4_t acc[][4], ptrdiff_t count, ptrdiff_t oc0,
+                                   ptrdiff_t cout, const ec_gemm_out *out, void *dst,
+                                   ptrdiff_t dst_stride)
 {
-    const ptrdiff_t element = mode == EC_OUT_INT32 ? 4 : 1;
+    const ptrdiff_t element = mode == EC_OUT_INT32 ? 4 : 1, n = cout - oc0;
+    int8_t *first = (int8_t *)dst + oc0 * element;
     ec_a64_stage s;
     int p;
     if (mode != EC_OUT_INT32)
         ec_a64_stage_load(&s, mode, out, oc0);
     else
         memset(&s, 0, sizeof s);
-    for (p = 0; p < mr; ++p)
-        if (p < win->pixels)
-            ec_a64_store_pixel(nq, mode, &s, acc[p],
-                               (int8_t *)dst + (p * dst_stride + oc0) * element, cout - oc0);
+    if (count >= mr && n >= 4 * nq) {   /* the usual tile: every pixel, every channel */
+        EC_A64_UNROLL for (p = 0; p < mr; ++p)
+            ec_a64_store_pixel(nq, mode, &s, acc[p], first + p * dst_stride * element, 4 * nq);
+        return;
+    }
+    EC_A64_UNROLL for (p = 0; p < mr; ++p)
+        if (p < count)
+            ec_a64_store_pixel(nq, mode, &s, acc[p], first + p * dst_stride * element, n);
 }
 
 /* 4 input bytes of a pixel, repeated in every 32-bit lane (one LD1R; AArch64 loads need
@@ -172,6 +200,27 @@ EC_A64_INLINE void ec_a64_tile_out(const int mr, const int nq, const int mode,
 EC_A64_INLINE int8x16_t ec_a64_load_quad(const int8_t *p)
 {
     return vreinterpretq_s8_s32(vld1q_dup_s32((const int32_t *)(const void *)p));
+}
+
+/* A tile's pixels, copied out of ec_gemm_windows into locals once per run of groups (the
+   int8 stores of the output may alias anything, so GCC would reload the fields through a
+   pointer after each store): their rows (count of them real, up to mr), the taps. */
+typedef struct {
+    const int8_t *base[8];
+    ptrdiff_t count, ntaps, kq_per_tap;
+    const ptrdiff_t *tap_offset;
+} ec_a64_rows;
+
+EC_A64_INLINE void ec_a64_rows_at(ec_a64_rows *r, const int mr, const ec_gemm_windows *win,
+                                  ptrdiff_t first)
+{
+    int p;
+    EC_A64_UNROLL for (p = 0; p < mr; ++p)
+        r->base[p] = (const int8_t *)win->base[first + p];
+    r->count = win->pixels - first;
+    r->ntaps = win->ntaps;
+    r->kq_per_tap = win->kq_per_tap;
+    r->tap_offset = win->tap_offset;
 }
 
 /* ---- GEMM, NEON only (every AArch64 CPU: Cortex-A53, A72 = Raspberry Pi 3, 4) --------- */
@@ -184,12 +233,14 @@ EC_A64_INLINE void ec_a64_neon_quad(const int mr, const int nq, int32x4_t lo[][4
                                     int32x4_t hi[][4], const int8_t *w, const int8x16_t x[])
 {
     int p, j;
-    for (j = 0; j < nq; ++j) {
+    EC_A64_UNROLL for (j = 0; j < nq; ++j) {
         const int8x16_t wj = vld1q_s8(w + 16 * j);
-        for (p = 0; p < mr; ++p) {
+        EC_A64_UNROLL for (p = 0; p < mr; ++p) {
             lo[p][j] = vpadalq_s16(lo[p][j], vmull_s8(vget_low_s8(wj), vget_low_s8(x[p])));
             hi[p][j] = vpadalq_s16(hi[p][j], vmull_high_s8(wj, x[p]));
         }
+        if (mr > 1)   /* one pixel has registers to spare: let loads pair up */
+            EC_A64_STEP();
     }
 }
 
@@ -200,9 +251,9 @@ EC_A64_INLINE void ec_a64_neon_quad_pair(const int mr, const int nq, int32x4_t l
                                          const int8x16_t x0[], const int8x16_t x1[])
 {
     int p, j;
-    for (j = 0; j < nq; ++j) {
+    EC_A64_UNROLL for (j = 0; j < nq; ++j) {
         const int8x16_t w0 = vld1q_s8(w + 16 * j), w1 = vld1q_s8(w + 64 + 16 * j);
-        for (p = 0; p < mr; ++p) {
+        EC_A64_UNROLL for (p = 0; p < mr; ++p) {
             int16x8_t l = vmull_s8(vget_low_s8(w0), vget_low_s8(x0[p]));
             int16x8_t h = vmull_high_s8(w0, x0[p]);
             l = vmlal_s8(l, vget_low_s8(w1), vget_low_s8(x1[p]));
@@ -210,6 +261,8 @@ EC_A64_INLINE void ec_a64_neon_quad_pair(const int mr, const int nq, int32x4_t l
             lo[p][j] = vpadalq_s16(lo[p][j], l);
             hi[p][j] = vpadalq_s16(hi[p][j], h);
         }
+        if (mr > 1)   /* one pixel has registers to spare: let loads pair up */
+            EC_A64_STEP();
     }
 }
 
@@ -217,44 +270,42 @@ EC_A64_INLINE void ec_a64_neon_quad_pair(const int mr, const int nq, int32x4_t l
    at the group). A final pairwise add (ADDP) makes one lane per channel. With `pairs`, depth
    quads go two at a time: within a tap, or across taps when a tap is one quad deep. */
 EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int nq, const int mode,
-                                    const int pairs, const ec_gemm_windows *win,
-                                    const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
-                                    ptrdiff_t cout, const ec_gemm_out *out, void *dst,
-                                    ptrdiff_t dst_stride)
+                                    const int pairs, const ec_a64_rows *r, const int8_t *w,
+                                    const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,
+                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 {
     int32x4_t lo[8][4], hi[8][4], acc[8][4];
     int8x16_t x0[8], x1[8];
-    const ptrdiff_t kq_per_tap = win->kq_per_tap, ntaps = win->ntaps;
-    const int8_t *base[8];
+    const ptrdiff_t kq_per_tap = r->kq_per_tap, ntaps = r->ntaps;
+    const ptrdiff_t *tap_offset = r->tap_offset;
+    const int8_t *const *base = r->base;
     ptrdiff_t t, kq;
     int p, j;
-    for (p = 0; p < mr; ++p) {
-        base[p] = (const int8_t *)win->base[p];
-        for (j = 0; j < nq; ++j)
+    EC_A64_UNROLL for (p = 0; p < mr; ++p)
+        EC_A64_UNROLL for (j = 0; j < nq; ++j)
             lo[p][j] = hi[p][j] = vdupq_n_s32(0);
-    }
     if (pairs && kq_per_tap == 1) {
         for (t = 0; t + 2 <= ntaps; t += 2, w += 128) {
-            for (p = 0; p < mr; ++p) {
-                x0[p] = ec_a64_load_quad(base[p] + win->tap_offset[t]);
-                x1[p] = ec_a64_load_quad(base[p] + win->tap_offset[t + 1]);
+            EC_A64_UNROLL for (p = 0; p < mr; ++p) {
+                x0[p] = ec_a64_load_quad(base[p] + tap_offset[t]);
+                x1[p] = ec_a64_load_quad(base[p] + tap_offset[t + 1]);
             }
             ec_a64_neon_quad_pair(mr, nq, lo, hi, w, x0, x1);
         }
         if (t < ntaps) {
-            for (p = 0; p < mr; ++p)
-                x0[p] = ec_a64_load_quad(base[p] + win->tap_offset[t]);
+            EC_A64_UNROLL for (p = 0; p < mr; ++p)
+                x0[p] = ec_a64_load_quad(base[p] + tap_offset[t]);
             ec_a64_neon_quad(mr, nq, lo, hi, w, x0);
         }
     } else {
         for (t = 0; t < ntaps; ++t) {
             const int8_t *row[8];
-            for (p = 0; p < mr; ++p)
-                row[p] = base[p] + win->tap_offset[t];
+            EC_A64_UNROLL for (p = 0; p < mr; ++p)
+                row[p] = base[p] + tap_offset[t];
             kq = 0;
             if (pairs) {
                 for (; kq + 2 <= kq_per_tap; kq += 2, w += 128) {
-                    for (p = 0; p < mr; ++p) {
+                    EC_A64_UNROLL for (p = 0; p < mr; ++p) {
                         x0[p] = ec_a64_load_quad(row[p] + 4 * kq);
                         x1[p] = ec_a64_load_quad(row[p] + 4 * kq + 4);
                     }
@@ -262,91 +313,101 @@ EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int nq, const int mode,
                 }
             }
             for (; kq < kq_per_tap; ++kq, w += 64) {
-                for (p = 0; p < mr; ++p)
+                EC_A64_UNROLL for (p = 0; p < mr; ++p)
                     x0[p] = ec_a64_load_quad(row[p] + 4 * kq);
                 ec_a64_neon_quad(mr, nq, lo, hi, w, x0);
             }
         }
     }
-    for (j = 0; j < nq; ++j) {
+    EC_A64_UNROLL for (j = 0; j < nq; ++j) {
         const int32x4_t b = vld1q_s32(bias + oc0 + 4 * j);
-        for (p = 0; p < mr; ++p)
+        EC_A64_UNROLL for (p = 0; p < mr; ++p)
             acc[p][j] = vaddq_s32(b, vpaddq_s32(lo[p][j], hi[p][j]));
     }
-    ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
+    ec_a64_tile_out(mr, nq, mode, acc, r->count, oc0, cout, out, dst, dst_stride);
 }
 
 /* ---- GEMM with SDOT (ARMv8.2-A dot product: Cortex-A55, A76 = Raspberry Pi 5) --------- */
 
 /* One tile: mr pixels x nq quarters of 4 channels; SDOT adds, per 32-bit lane, the 4
    products of a channel's 4 weights with the pixel's 4 bytes picked by lane (16 bytes = 4
-   depth quads loaded at once where a tap has 4 or more). */
+   depth quads loaded at once where a tap has 4 or more). Each quad is a step: its nq weight
+   vectors are loaded, used by every pixel, and dead before the next step's (EC_A64_STEP),
+   so mr * nq accumulators + mr inputs + nq weights stay in registers (28 for 4 x 16). */
 #define EC_A64_SDOT_QUAD(s)                                                                 \
     do {                                                                                    \
-        for (j = 0; j < nq; ++j)                                                            \
+        int8x16_t wv[4];                                                                    \
+        EC_A64_UNROLL for (j = 0; j < nq; ++j)                                              \
             wv[j] = vld1q_s8(w + 64 * (s) + 16 * j);                                        \
-        for (p = 0; p < mr; ++p)                                                            \
-            for (j = 0; j < nq; ++j)                                                        \
+        EC_A64_UNROLL for (p = 0; p < mr; ++p)                                              \
+            EC_A64_UNROLL for (j = 0; j < nq; ++j)                                          \
                 acc[p][j] = vdotq_laneq_s32(acc[p][j], wv[j], x[p], (s));                   \
+        EC_A64_STEP();                                                                      \
     } while (0)
 
 EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int nq, const int mode,
-        const ec_gemm_windows *win, const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
+        const ec_a64_rows *r, const int8_t *w, const int32_t *bias, ptrdiff_t oc0,
         ptrdiff_t cout, const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 {
     int32x4_t acc[8][4];
-    const ptrdiff_t kq_per_tap = win->kq_per_tap;
-    const int8_t *base[8];
+    const ptrdiff_t kq_per_tap = r->kq_per_tap;
+    ptrdiff_t ntaps = r->ntaps;
     ptrdiff_t t, kq;
     int p, j;
-    for (p = 0; p < mr; ++p)
-        base[p] = (const int8_t *)win->base[p];
-    for (j = 0; j < nq; ++j) {
+    EC_A64_UNROLL for (j = 0; j < nq; ++j) {
         const int32x4_t b = vld1q_s32(bias + oc0 + 4 * j);
-        for (p = 0; p < mr; ++p)
+        EC_A64_UNROLL for (p = 0; p < mr; ++p)
             acc[p][j] = b;
     }
-    for (t = 0; t < win->ntaps; ++t) {
+    if (kq_per_tap == 1) {   /* first layers (3 channels): one quad per tap, lane 0 */
+        for (t = 0; t < ntaps; ++t, w += 64) {
+            const ptrdiff_t offset = r->tap_offset[t];
+            int8x16_t x[8];
+            EC_A64_UNROLL for (p = 0; p < mr; ++p)
+                x[p] = vld1q_s8(r->base[p] + offset);
+            EC_A64_SDOT_QUAD(0);
+        }
+        ntaps = 0;
+    }
+    for (t = 0; t < ntaps; ++t) {
         const int8_t *row[8];
-        for (p = 0; p < mr; ++p)
-            row[p] = base[p] + win->tap_offset[t];
-        kq = 0;
-        for (; kq + 4 <= kq_per_tap; kq += 4, w += 256) {
-            int8x16_t x[8], wv[4];
-            for (p = 0; p < mr; ++p)
+        EC_A64_UNROLL for (p = 0; p < mr; ++p)
+            row[p] = r->base[p] + r->tap_offset[t];
+        for (kq = 0; kq + 4 <= kq_per_tap; kq += 4, w += 256) {
+            int8x16_t x[8];
+            EC_A64_UNROLL for (p = 0; p < mr; ++p)
                 x[p] = vld1q_s8(row[p] + 4 * kq);
             EC_A64_SDOT_QUAD(0);
             EC_A64_SDOT_QUAD(1);
             EC_A64_SDOT_QUAD(2);
             EC_A64_SDOT_QUAD(3);
         }
-        for (; kq < kq_per_tap; ++kq, w += 64) {
-            int8x16_t x[8], wv[4];
-            for (p = 0; p < mr; ++p)
-                x[p] = ec_a64_load_quad(row[p] + 4 * kq);
+        if (kq < kq_per_tap) {   /* 1 to 3 quads left: one 16-byte load, their lanes */
+            const ptrdiff_t left = kq_per_tap - kq;
+            int8x16_t x[8];
+            EC_A64_UNROLL for (p = 0; p < mr; ++p)
+                x[p] = vld1q_s8(row[p] + 4 * kq);
             EC_A64_SDOT_QUAD(0);
+            if (left >= 2)
+                EC_A64_SDOT_QUAD(1);
+            if (left == 3)
+                EC_A64_SDOT_QUAD(2);
+            w += 64 * left;
         }
     }
-    ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
+    ec_a64_tile_out(mr, nq, mode, acc, r->count, oc0, cout, out, dst, dst_stride);
 }
 #undef EC_A64_SDOT_QUAD
 
 /* ---- GEMM drivers: every group of 16 channels for up to EC_GEMM_MAX_PIXELS pixels ---- */
 
-/* Pixels first .. first + mr - 1 of win (rows past its pixels repeat that first row). */
-EC_A64_INLINE ec_gemm_windows ec_a64_part(const ec_gemm_windows *win, ptrdiff_t first, int mr)
-{
-    ec_gemm_windows part = *win;
-    int p;
-    part.pixels = win->pixels - first < mr ? win->pixels - first : mr;
-    for (p = 0; p < mr; ++p)
-        part.base[p] = win->base[first + p < win->pixels ? first + p : first];
-    return part;
-}
-
-typedef void (*ec_a64_tile_fn)(const ec_gemm_windows *win, const int8_t *w,
-                               const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,
-                               const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride);
+/* Tiles over pixels first .. first + mr - 1 of win (fewer at its end; first + mr <= 8, so
+   the rows past win->pixels it reads are win->base's repeats of base[0]), for the groups
+   of 16 output channels from oc0 up to oc_end (w at the first, group_stride bytes apart). */
+typedef void (*ec_a64_tile_fn)(const ec_gemm_windows *win, ptrdiff_t first, const int8_t *w,
+                               ptrdiff_t group_stride, const int32_t *bias, ptrdiff_t oc0,
+                               ptrdiff_t oc_end, ptrdiff_t cout, const ec_gemm_out *out,
+                               void *dst, ptrdiff_t dst_stride);
 
 /* The tiles of one kernel family and output mode: mr pixels x 16 channels, one pixel x 16,
    and for a last group of at most 8 channels mr8 pixels x 8, one pixel x 8. */
@@ -355,21 +416,37 @@ typedef struct {
     int mr, mr8;
 } ec_a64_tiles;
 
-/* Instantiations with every constant fixed, so the accumulators live in registers. */
+/* Instantiations with every constant fixed, so the accumulators live in registers; one
+   call runs a run of groups (the rows and the saved registers are set up once). */
+#define EC_A64_TILE_SIGNATURE(NAME)                                                         \
+    void NAME(const ec_gemm_windows *win, ptrdiff_t first, const int8_t *w,                 \
+              ptrdiff_t group_stride, const int32_t *bias, ptrdiff_t oc0, ptrdiff_t oc_end, \
+              ptrdiff_t cout, const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 #define EC_A64_NEON_TILE(MR, NQ, MODE, PAIRS, NAME)                                         \
-    static void NAME(const ec_gemm_windows *win, const int8_t *w, const int32_t *bias,      \
-                     ptrdiff_t oc0, ptrdiff_t cout, const ec_gemm_out *out, void *dst,      \
-                     ptrdiff_t dst_stride)                                                  \
+    static EC_A64_TILE_SIGNATURE(NAME)                                                      \
     {                                                                                       \
-        ec_a64_tile_neon(MR, NQ, MODE, PAIRS, win, w, bias, oc0, cout, out, dst,            \
-                         dst_stride);                                                       \
+        ec_a64_rows r;                                                                      \
+        ec_a64_rows_at(&r, MR, win, first);                                                 \
+        if (oc_end - oc0 <= 16) {   /* one group: the common case, no loop to keep */        \
+            ec_a64_tile_neon(MR, NQ, MODE, PAIRS, &r, w, bias, oc0, cout, out, dst,         \
+                             dst_stride);                                                   \
+            return;                                                                         \
+        }                                                                                   \
+        for (; oc0 < oc_end; oc0 += 16, w += group_stride)                                  \
+            ec_a64_tile_neon(MR, NQ, MODE, PAIRS, &r, w, bias, oc0, cout, out, dst,         \
+                             dst_stride);                                                   \
     }
 #define EC_A64_SDOT_TILE(MR, NQ, MODE, NAME)                                                \
-    EC_A64_DOTPROD static void NAME(const ec_gemm_windows *win, const int8_t *w,            \
-                                    const int32_t *bias, ptrdiff_t oc0, ptrdiff_t cout,     \
-                                    const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride) \
+    EC_A64_DOTPROD static EC_A64_TILE_SIGNATURE(NAME)                                       \
     {                                                                                       \
-        ec_a64_tile_sdot(MR, NQ, MODE, win, w, bias, oc0, cout, out, dst, dst_stride);      \
+        ec_a64_rows r;                                                                      \
+        ec_a64_rows_at(&r, MR, win, first);                                                 \
+        if (oc_end - oc0 <= 16) {                                                           \
+            ec_a64_tile_sdot(MR, NQ, MODE, &r, w, bias, oc0, cout, out, dst, dst_stride);   \
+            return;                                                                         \
+        }                                                                                   \
+        for (; oc0 < oc_end; oc0 += 16, w += group_stride)                                  \
+            ec_a64_tile_sdot(MR, NQ, MODE, &r, w, bias, oc0, cout, out, dst, dst_stride);   \
     }
 #define EC_A64_NEON_TILES(MODE, PAIRS, NAME)                                                \
     EC_A64_NEON_TILE(2, 4, MODE, PAIRS, NAME##_2x16)                                        \
@@ -396,29 +473,30 @@ EC_A64_SDOT_TILES(EC_OUT_INT32, ec_a64_sdot_int32)
 #undef EC_A64_NEON_TILES
 #undef EC_A64_SDOT_TILE
 #undef EC_A64_NEON_TILE
+#undef EC_A64_TILE_SIGNATURE
 
-/* Runs tiles over every group of 16 channels (the last one 8 wide when it has at most 8)
-   and the window's pixels in runs of the tile's height (single pixels at the end). */
+/* Runs tiles over the window's pixels in runs of the tile's height (a single pixel at the
+   end), each over every group of 16 channels but a last one of at most 8, then that one
+   8 wide. */
 static inline void ec_a64_gemm_with(const ec_a64_tiles *tiles, const ec_gemm_windows *win,
                                     const int8_t *w, const int32_t *bias, ptrdiff_t cout,
                                     const ec_gemm_out *out, void *dst, ptrdiff_t dst_stride)
 {
-    const ptrdiff_t groups = (cout + 15) / 16;
     const ptrdiff_t group_stride = win->ntaps * win->kq_per_tap * 64;
     const ptrdiff_t element = out->mode == EC_OUT_INT32 ? 4 : 1;
-    ptrdiff_t first, g;
-    for (g = 0; g < groups; ++g) {
-        const int narrow = cout - 16 * g <= 8;
-        const int mr = narrow ? tiles->mr8 : tiles->mr;
-        for (first = 0; first < win->pixels; first += mr) {
-            const int single = win->pixels - first == 1;
-            const ec_gemm_windows part = ec_a64_part(win, first, single ? 1 : mr);
-            const ec_a64_tile_fn tile = narrow ? (single ? tiles->narrow1 : tiles->narrow)
-                                               : (single ? tiles->wide1 : tiles->wide);
-            tile(&part, w + g * group_stride, bias, 16 * g, cout, out,
-                 (int8_t *)dst + first * dst_stride * element, dst_stride);
-        }
-    }
+    const ptrdiff_t wide_end = (cout + 7) / 16 * 16;   /* the 16-wide groups' channels */
+    ptrdiff_t first;
+    int8_t *const out0 = (int8_t *)dst;
+    if (wide_end > 0)
+        for (first = 0; first < win->pixels; first += tiles->mr)
+            (win->pixels - first == 1 ? tiles->wide1 : tiles->wide)(
+                win, first, w, group_stride, bias, 0, wide_end, cout, out,
+                out0 + first * dst_stride * element, dst_stride);
+    if (wide_end < cout)
+        for (first = 0; first < win->pixels; first += tiles->mr8)
+            (win->pixels - first == 1 ? tiles->narrow1 : tiles->narrow)(
+                win, first, w + wide_end / 16 * group_stride, group_stride, bias, wide_end,
+                cout, cout, out, out0 + first * dst_stride * element, dst_stride);
 }
 
 /* out[p][oc] for the window's pixels and every output channel (bias and the output stage's
@@ -467,31 +545,34 @@ EC_A64_INLINE void ec_a64_depthwise_row_body(const int fixed_taps, const int mod
         ptrdiff_t coutp, const ec_gemm_out *out, int8_t *dst)
 {
     ptrdiff_t c, ox, t;
+    ptrdiff_t fixed_offset[9];   /* a fixed tap count's offsets, as locals (the int8 stores
+                                    below could alias tap_offset[]: no reload per pixel) */
     if (fixed_taps)
         ntaps = fixed_taps;
+    EC_A64_UNROLL for (t = 0; t < fixed_taps; ++t)
+        fixed_offset[t] = tap_offset[t];
     for (c = 0; c < cout; c += 16) {
-        int32x4_t b[4];
         ec_a64_stage s;
         const int8_t *pixel = x + c;
         int j;
-        for (j = 0; j < 4; ++j)
-            b[j] = vld1q_s32(bias + c + 4 * j);
         ec_a64_stage_load(&s, mode, out, c);
         int8x16_t wf[9];   /* a fixed tap count's weights, loaded once per 16 channels */
-        for (t = 0; t < fixed_taps; ++t)
+        EC_A64_UNROLL for (t = 0; t < fixed_taps; ++t)
             wf[t] = vld1q_s8(w + t * coutp + c);
         for (ox = 0; ox < ow; ++ox, pixel += pixel_step) {
             int32x4_t acc[4];
             ptrdiff_t valid = row_elements - ox * out_step - c;
-            for (j = 0; j < 4; ++j)
-                acc[j] = b[j];
+            EC_A64_UNROLL for (j = 0; j < 4; ++j)   /* from memory: registers are scarce */
+                acc[j] = vld1q_s32(bias + c + 4 * j);
             for (t = 0; t < ntaps; t += 1 + pairs) {
-                const int8x16_t x0 = vld1q_s8(pixel + tap_offset[t]);
+                const int8x16_t x0 = vld1q_s8(pixel + (fixed_taps ? fixed_offset[t]
+                                                                   : tap_offset[t]));
                 const int8x16_t w0 = fixed_taps ? wf[t] : vld1q_s8(w + t * coutp + c);
                 int16x8_t l = vmull_s8(vget_low_s8(x0), vget_low_s8(w0));
                 int16x8_t h = vmull_high_s8(x0, w0);
                 if (pairs && t + 1 < ntaps) {
-                    const int8x16_t x1 = vld1q_s8(pixel + tap_offset[t + 1]);
+                    const int8x16_t x1 = vld1q_s8(pixel + (fixed_taps ? fixed_offset[t + 1]
+                                                                       : tap_offset[t + 1]));
                     const int8x16_t w1 = fixed_taps ? wf[t + 1]
                                                     : vld1q_s8(w + (t + 1) * coutp + c);
                     l = vmlal_s8(l, vget_low_s8(x1), vget_low_s8(w1));
