@@ -619,6 +619,9 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     x, y = _require_int8_io(lw, node)
     _require_output_quantization(y, 1 / 256, -128)
     lw.check_shape(node, x.shape)
+    if not x.shape:   # the kernels normalise along the last axis (LiteRT refuses it too)
+        raise ModelFormatError(f"input {x.describe()} has rank 0; SOFTMAX needs at least one "
+                               "dimension", node.describe())
     bits = 5  # reference.activations.SOFTMAX_DIFF_INTEGER_BITS
     beta = float(node.options.get("beta", 1.0))
     if not (math.isfinite(beta) and beta > 0):

@@ -139,6 +139,14 @@ def test_softmax_beta_not_finite_or_negative(beta):
     _loads_or_raises(data, ModelFormatError, r"operator 0 \(SOFTMAX\): beta")
 
 
+def test_softmax_of_a_scalar():
+    """Found by the fuzzer (seed 7, mutant 6712: softmax.tflite with both shapes emptied):
+    a rank-0 SOFTMAX loaded, the reference answered and the core raised IndexError.
+    LiteRT refuses it (activations.cc: NumDimensions(input) >= 1)."""
+    data = _single_op("SOFTMAX", [()], (), out_scale=1 / 256, out_zp=-128)
+    _loads_or_raises(data, ModelFormatError, r"operator 0 \(SOFTMAX\): input .* rank 0")
+
+
 def test_relu6_with_a_tiny_input_scale():
     data = _single_op("RELU6", [(1, 4)], (1, 4), in_scale=1e-45, out_scale=1e-45)
     model = edgecnn.load(data)   # the clamp to 6.0 is beyond int8: a plain max(x, zero point)
