@@ -638,7 +638,7 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     # The fixed-point kernel sums a row's exp() values (each at most 1.0) in Q12.19: a row of
     # 4096 or more equal values overflows int32, where TFLite's arithmetic is undefined.
     one = 1 << (31 - activations.SOFTMAX_ACCUMULATION_INTEGER_BITS)
-    _check_int32_sum(node, x.shape[-1] if x.shape else 1, one, "row of exp() values")
+    _check_int32_sum(node, x.shape[-1], one, "row of exp() values")
     return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point)
 
 
