@@ -329,6 +329,18 @@ EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int nq, const int mode,
 
 /* ---- GEMM with SDOT (ARMv8.2-A dot product: Cortex-A55, A76 = Raspberry Pi 5) --------- */
 
+/* The first nq quarters of 64 weight bytes, in one LD1 of 2 or 4 registers. */
+EC_A64_INLINE void ec_a64_load_weights(const int nq, int8x16_t wv[4], const int8_t *w)
+{
+    if (nq == 4) {
+        const int8x16x4_t v = vld1q_s8_x4(w);
+        wv[0] = v.val[0], wv[1] = v.val[1], wv[2] = v.val[2], wv[3] = v.val[3];
+    } else {
+        const int8x16x2_t v = vld1q_s8_x2(w);
+        wv[0] = v.val[0], wv[1] = v.val[1];
+    }
+}
+
 /* One tile: mr pixels x nq quarters of 4 channels; SDOT adds, per 32-bit lane, the 4
    products of a channel's 4 weights with the pixel's 4 bytes picked by lane (16 bytes = 4
    depth quads loaded at once where a tap has 4 or more). Each quad is a step: its nq weight
@@ -337,12 +349,12 @@ EC_A64_INLINE void ec_a64_tile_neon(const int mr, const int nq, const int mode,
 #define EC_A64_SDOT_QUAD(s)                                                                 \
     do {                                                                                    \
         int8x16_t wv[4];                                                                    \
-        EC_A64_UNROLL for (j = 0; j < nq; ++j)                                              \
-            wv[j] = vld1q_s8(w + 64 * (s) + 16 * j);                                        \
+        ec_a64_load_weights(nq, wv, w + 64 * (s));                                          \
         EC_A64_UNROLL for (p = 0; p < mr; ++p)                                              \
             EC_A64_UNROLL for (j = 0; j < nq; ++j)                                          \
                 acc[p][j] = vdotq_laneq_s32(acc[p][j], wv[j], x[p], (s));                   \
-        EC_A64_STEP();                                                                      \
+        if (mr > 1)                                                                         \
+            EC_A64_STEP();                                                                  \
     } while (0)
 
 EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int nq, const int mode,
