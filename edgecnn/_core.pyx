@@ -561,9 +561,9 @@ cdef void conv2d_vnni_blocks(const OpDesc* op, const uint8_t* x, int8_t* y, uint
     cdef ec_requant rq
     g.cin, g.oh, g.ow, g.kh, g.kw = cin, oh, ow, op.i[7], op.i[8]
     g.sh, g.sw, g.dh, g.dw, g.hp, g.wp = sh, sw, op.i[11], op.i[12], hp, wp
-    if in_place:
-        win.tap_offset, win.ntaps = <const Py_ssize_t*>op.p[7], g.kh * g.kw
-        win.kq_per_tap = (cin + 3) // 4   # the weights' depth per tap, zero-padded
+    if in_place:   # taps (kernel taps, or rows on AArch64) and their depth in quads
+        win.tap_offset, win.ntaps = <const Py_ssize_t*>op.p[7], op.i[27]
+        win.kq_per_tap = op.i[28]
     else:
         win.tap_offset, win.ntaps, win.kq_per_tap = &no_offset, 1, kq_count
     make_requant(op, &rq)

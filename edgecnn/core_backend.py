@@ -197,26 +197,41 @@ def _vnni_work_bytes(weights_shape) -> int:
     return VNNI_PIXELS * row_bytes + READ_SLACK + VNNI_PIXELS * 4 * coutp
 
 
-def _vnni_in_place(node: QNode) -> bool:
+def _vnni_in_place(node: QNode, row_taps: bool = False) -> bool:
     """Whether the VNNI GEMM reads windows in place (from a flipped copy of the input, tap
     by tap, 4 bytes at a time) rather than from an im2col block: when windows overlap or
     skip pixels, where an im2col block would copy more than the input. Each tap's depth is
     then rounded up to 4 with zero weights (the extra bytes read belong to the next pixel
     and vanish), so depths that would waste more than a quarter of the multiplications
     (1, 2, 5) keep im2col. A 1x1 stride-1 convolution's windows are the input pixels
-    themselves: one flipped copy per block is cheapest."""
+    themselves: one flipped copy per block is cheapest. row_taps: a tap is a kernel row
+    (_arm_row_taps), kw * cin bytes deep."""
     if node.op != "CONV_2D":
         return False
     p = node.params
     cin = p.weights.shape[3]
+    depth = p.weights.shape[2] * cin if row_taps else cin
     pointwise = p.weights.shape[1:3] == (1, 1) and tuple(p.stride) == (1, 1)
-    return not pointwise and 3 * _round_up(cin, 4) <= 4 * cin
+    return not pointwise and 3 * _round_up(depth, 4) <= 4 * depth
 
 
-def _vnni_weights(weights: np.ndarray, per_tap: bool = False) -> np.ndarray:
+def _arm_row_taps(cm: CompiledModel, node: QNode) -> bool:
+    """On AArch64, a window read in place takes each kernel row as one tap when its kw taps
+    are contiguous (width dilation 1): kw * cin bytes, rounded up to 4 once per row rather
+    than per tap, so the NEON / SDOT tiles run kh deep taps (3-channel first layers: one
+    16-byte load per row instead of 3 loads) and 1-channel inputs (DS-CNN) read in place."""
+    return cm.arm and node.params.dilation[1] == 1
+
+
+def _vnni_weights(weights: np.ndarray, per_tap: bool = False,
+                  row_taps: bool = False) -> np.ndarray:
     """Conv weights [cout, kh, kw, cin] as the VNNI GEMM reads them: [cout/16][depth/4][16][4]
     (16 output channels x 4 consecutive depths per 64-byte vector, zeros in the padding).
-    per_tap: each tap's depth rounded up to 4 first (windows read in place)."""
+    per_tap: each tap's depth rounded up to 4 first (windows read in place); row_taps: a
+    tap is a kernel row."""
+    if row_taps:
+        cout, kh, kw, cin = weights.shape
+        weights = weights.reshape(cout, kh, 1, kw * cin)
     if per_tap:
         cin = weights.shape[3]
         weights = np.pad(weights, [(0, 0), (0, 0), (0, 0), (0, _round_up(cin, 4) - cin)])
@@ -258,15 +273,19 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
     folded = _folded_bias(p.bias, weights, p.input_zero_point + (0 if cm.arm else 128))
     scratch = cm.plan.scratch_offsets[step]
     work = _vnni_work_bytes(weights.shape)
-    in_place = _vnni_in_place(node)
+    row_taps = node.op == "CONV_2D" and _arm_row_taps(cm, node)
+    in_place = _vnni_in_place(node, row_taps)
+    row_taps = row_taps and in_place
     flipped_copy = in_place and not cm.arm
     pad_at = scratch + cm.threads * work if (padded or flipped_copy) else -1
+    taps, tap_depth = (kh, kw * cin) if row_taps else (kh * kw, cin)
     ints = geometry + [scratch, work, _threads_for(cm, out_shape, weights[0].size), row_bytes,
-                       int(in_place), _arm_kind(cm, weights)]
+                       int(in_place), _arm_kind(cm, weights), taps, -(-tap_depth // 4)]
     requant = _pad_channels(_requant_arrays(p.requant, cout), coutp)
-    tap_offsets = _tap_offsets(kh, kw, p.dilation, geometry[16], cin) if in_place else None
-    arrays = [_vnni_weights(weights, per_tap=in_place), *_pad_channels([folded], coutp)] + \
-        requant + [tap_offsets]
+    tap_offsets = _tap_offsets(kh, 1 if row_taps else kw, p.dilation, geometry[16], cin) \
+        if in_place else None
+    arrays = [_vnni_weights(weights, per_tap=in_place, row_taps=row_taps),
+              *_pad_channels([folded], coutp)] + requant + [tap_offsets]
     cm.program.add("CONV_VNNI", cm.offset(node.inputs[0]), -1, cm.offset(node.outputs[0]),
                    pad_at, ints, arrays, p.requant.rounding)
 
