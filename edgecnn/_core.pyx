@@ -142,6 +142,11 @@ cdef extern from "_core_simd.h":
                               const ec_requant* rq, int8_t* out, int pairs) noexcept nogil
     int ec_add_rows_simd_available(int xnnpack) noexcept nogil
     int ec_neon_rows() noexcept nogil
+    void ec_depthwise_multiplier_row_arm(const int8_t* x, Py_ssize_t ow, Py_ssize_t pixel_step,
+                                         const Py_ssize_t* tap_offset, Py_ssize_t ntaps,
+                                         Py_ssize_t multiplier, const int8_t* w,
+                                         const int32_t* bias, Py_ssize_t cout, Py_ssize_t coutp,
+                                         const ec_requant* rq, int8_t* out) noexcept nogil
     enum:
         EC_A64_POOL_MAX_COUNT
     void ec_requantize_row_float32_neon(const int32_t* acc, int8_t* out, Py_ssize_t n,
@@ -711,6 +716,13 @@ cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
     while row < rows:
         b = row // oh
         oy = row % oh
+        if op.i[28] and op.i[21] > 1:   # AArch64, depth multiplier i[21] > 1
+            ec_depthwise_multiplier_row_arm(x + (b * hp + oy * sh) * wp * cin, ow, sw * cin,
+                                            <const Py_ssize_t*>op.p[0], ntaps, op.i[21],
+                                            <const int8_t*>op.p[7], <const int32_t*>op.p[1],
+                                            cout, coutp, &rq, y + row * ow * cout)
+            row += row_step
+            continue
         if op.i[28]:   # AArch64 (2: pairs of products in int16): p[7] int8 [taps][coutp]
             ec_depthwise_row_arm(x + (b * hp + oy * sh) * wp * cin, vectors, pixel_step,
                                  out_step, ow * cout, <const Py_ssize_t*>op.p[0], ntaps,

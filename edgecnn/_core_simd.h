@@ -574,6 +574,14 @@ static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrd
     ec_a64_add_rows(a, b, out, n, q);
 }
 
+static void ec_depthwise_multiplier_row_arm(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        ptrdiff_t multiplier, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    ec_a64_depthwise_multiplier_row(x, ow, pixel_step, tap_offset, ntaps, multiplier, w, bias,
+                                    cout, coutp, rq, out);
+}
+
 /* The float32 (XNNPACK) requantization of a row of channels (ec_neon_rows). */
 static void ec_requantize_row_float32_neon(const int32_t *acc, int8_t *out, ptrdiff_t n,
                                            const float *scale, int32_t zero_point, int32_t lo,
@@ -608,6 +616,13 @@ static void ec_depthwise_row_arm(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_
 #else
 /* Never called: core_backend only compiles ARM ops when ec_isa() reports NEON, and the row
    kernels run only when ec_neon_rows(). */
+static void ec_depthwise_multiplier_row_arm(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        ptrdiff_t multiplier, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    (void)x; (void)ow; (void)pixel_step; (void)tap_offset; (void)ntaps; (void)multiplier;
+    (void)w; (void)bias; (void)cout; (void)coutp; (void)rq; (void)out;
+}
 static void ec_requantize_row_float32_neon(const int32_t *acc, int8_t *out, ptrdiff_t n,
                                            const float *scale, int32_t zero_point, int32_t lo,
                                            int32_t hi) {

@@ -562,6 +562,50 @@ static inline void ec_a64_depthwise_row(const int8_t *x, ptrdiff_t ow, ptrdiff_t
             out, dst);
 }
 
+/* One row of depthwise output pixels with depth multiplier > 1: output channel oc reads input
+   channel oc / multiplier. For each output pixel ox (its window's corner at x + ox *
+   pixel_step, tap t at + tap_offset[t]), acc[oc] = bias[oc] + sum over taps of
+   x[oc / multiplier] * w[t][oc] (w: int8 [ntaps][coutp], coutp a multiple of 16), requantized
+   (out->mode EC_OUT_DOUBLE or EC_OUT_FLOAT32) into dst + ox * cout + oc. A table lookup
+   (TBL) spreads the input channels of 16 output lanes, fixed per group of 16, over them;
+   products as int16 (SMULL), widened into int32 (SADDW). */
+static inline void ec_a64_depthwise_multiplier_row(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        ptrdiff_t multiplier, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_gemm_out *out, int8_t *dst)
+{
+    const int mode = out->mode;
+    ptrdiff_t c, ox, t;
+    int j;
+    for (c = 0; c < cout; c += 16) {
+        const ptrdiff_t first = c / multiplier;   /* the group's first input channel */
+        uint8_t lane[16];
+        uint8x16_t spread;
+        ec_a64_stage s;
+        for (j = 0; j < 16; ++j)   /* (c + j) / m - c / m <= 15 / m + 1 < 16 */
+            lane[j] = (uint8_t)((c + j) / multiplier - first);
+        spread = vld1q_u8(lane);
+        ec_a64_stage_load(&s, mode, out, c);
+        for (ox = 0; ox < ow; ++ox) {
+            const int8_t *pixel = x + ox * pixel_step + first;
+            int32x4_t acc[4];
+            for (j = 0; j < 4; ++j)
+                acc[j] = vld1q_s32(bias + c + 4 * j);
+            for (t = 0; t < ntaps; ++t) {
+                const int8x16_t xv = vqtbl1q_s8(vld1q_s8(pixel + tap_offset[t]), spread);
+                const int8x16_t wv = vld1q_s8(w + t * coutp + c);
+                const int16x8_t l = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+                const int16x8_t h = vmull_high_s8(xv, wv);
+                acc[0] = vaddw_s16(acc[0], vget_low_s16(l));
+                acc[1] = vaddw_high_s16(acc[1], l);
+                acc[2] = vaddw_s16(acc[2], vget_low_s16(h));
+                acc[3] = vaddw_high_s16(acc[3], h);
+            }
+            ec_a64_store_bytes(dst + ox * cout + c, cout - c, ec_a64_stage_apply(&s, mode, acc));
+        }
+    }
+}
+
 /* ---- requantization rows ------------------------------------------------------------ */
 
 /* dst[c] = the output stage of acc[c] (out->mode EC_OUT_DOUBLE or EC_OUT_FLOAT32, per-channel
