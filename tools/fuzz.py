@@ -51,6 +51,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import glob  # noqa: E402
+import math  # noqa: E402
 import mmap  # noqa: E402
 import random  # noqa: E402
 import signal  # noqa: E402
@@ -196,7 +197,10 @@ def _value_for(field: Field, current, rng: random.Random):
 def _write(data: bytearray, field: Field, value) -> None:
     fmt = _PACK[field.kind]
     if field.kind == "f32":
-        struct.pack_into(fmt, data, field.pos, float(value))
+        try:
+            struct.pack_into(fmt, data, field.pos, float(value))
+        except OverflowError:   # beyond float32 (a scaled-up value): what a cast would give
+            struct.pack_into(fmt, data, field.pos, math.copysign(math.inf, value))
         return
     bits = 8 * struct.calcsize(fmt)
     value = int(value) & ((1 << bits) - 1)          # wrap into the field's width
