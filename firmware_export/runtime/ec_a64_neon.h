@@ -35,7 +35,12 @@
 #define EC_A64_INLINE static inline __attribute__((always_inline))
 /* The SDOT code, whatever the file's -march: call it only where the CPU has the dot product
    (ARMv8.2-A FEAT_DotProd: HWCAP_ASIMDDP on Linux; a Raspberry Pi 5, not a Pi 4). */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define EC_A64_DOTPROD   /* the whole file is built for such a CPU (e.g. -mcpu=cortex-a76):
+                            a narrower target here would stop its helpers from inlining */
+#else
 #define EC_A64_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
 
 /* ---- output stages ------------------------------------------------------------------ */
 
@@ -330,6 +335,32 @@ EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int nq, c
     ec_a64_tile_out(mr, nq, mode, acc, win, oc0, cout, out, dst, dst_stride);
 }
 #undef EC_A64_SDOT_QUAD
+
+/* ---- windows (the GEMM's input rows) ---------------------------------------------- */
+
+static inline void ec_a64_copy_plain(uint8_t *dst, const int8_t *src, ptrdiff_t n)
+{
+    memcpy(dst, src, (size_t)n);
+}
+
+/* win->base for output pixels start .. start + win->pixels - 1 when windows are not read in
+   place: a 1x1 stride-1 convolution reads its input pixels where they are (the row's depth
+   rounded up to 4 reads into the next pixel, whose bytes meet zero weights); other windows
+   are copied into `rows` (im2col, row_bytes apart). */
+static inline void ec_a64_windows(ec_gemm_windows *win, uint8_t *rows, ptrdiff_t row_bytes,
+                                  const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start)
+{
+    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1
+                          && g->hp == g->oh && g->wp == g->ow;
+    ptrdiff_t p;
+    if (!pointwise)
+        ec_pack_windows_with(ec_a64_copy_plain, rows, row_bytes, x, g, start, win->pixels);
+    for (p = 0; p < EC_GEMM_MAX_PIXELS; ++p) {
+        const ptrdiff_t q = p < win->pixels ? p : 0;
+        win->base[p] = pointwise ? (const uint8_t *)(x + (start + q) * g->cin)
+                                 : rows + q * row_bytes;
+    }
+}
 
 /* ---- GEMM drivers: every group of 16 channels for up to EC_GEMM_MAX_PIXELS pixels ---- */
 
