@@ -938,6 +938,16 @@ cdef void softmax(const OpDesc* op, uint8_t* arena) noexcept nogil:
         softmax_fixed(op, arena)
 
 
+cdef inline int32_t softmax_divide_by_pot(int32_t x, int exponent) noexcept nogil:
+    # A row whose exp() values sum to 512 or more (long, flat rows) gives exponents 32-35,
+    # where a 32-bit shift is undefined (gemmlowp asserts exponent <= 31, so tflite-micro and
+    # LiteRT's BUILTIN_REF abort; LiteRT's optimized kernel and the reference divide exactly).
+    # The exact rounded quotient of an int32 by 2^32 or more is 0, or -1 for -2^31 / 2^32.
+    if exponent <= 31:
+        return rounding_divide_by_pot(x, exponent)
+    return -1 if (exponent == 32 and x == -2147483647 - 1) else 0
+
+
 cdef void softmax_fixed(const OpDesc* op, uint8_t* arena) noexcept nogil:
     # Twin of reference/activations.py softmax; exp() of every possible difference
     # (0..255 below the row max) is a compile-time table from the reference.
@@ -964,7 +974,7 @@ cdef void softmax_fixed(const OpDesc* op, uint8_t* arena) noexcept nogil:
         for c in range(depth):
             diff = x[r * depth + c] - row_max
             if diff >= diff_min:
-                unsaturated = rounding_divide_by_pot(
+                unsaturated = softmax_divide_by_pot(
                     saturating_rounding_doubling_high_mul(reciprocal, exp_q0[-diff]), exponent)
                 y[r * depth + c] = <int8_t>clamp(unsaturated + out_zp, -128, 127)
             else:

@@ -84,9 +84,10 @@ class CompiledModel:
         self.threads = max(1, int(threads))
         # Fixed per compiled model: the packed-weight kernels (x86 VNNI: AVX-512 or AVX-VNNI;
         # AArch64: NEON or SDOT) read their own weight layouts, so the instruction set at
-        # compile time decides which ops are made.
-        self.arm = _core.isa() in ARM_ISAS
-        self.vnni = _core.isa() in ("avx-vnni", "avx512-vnni") or self.arm
+        # compile time decides which ops are made (see weight_layout).
+        layout = weight_layout(_core.isa())
+        self.arm = layout == "arm"
+        self.vnni = layout in ("vnni", "arm")
         self.plan: Plan = plan_memory(qgraph, {step: scratch_bytes(qgraph, node, self.threads,
                                                                    self.vnni, self.arm)
                                                for step, node in enumerate(qgraph.nodes)})
@@ -182,6 +183,17 @@ def _work_bytes(node: QNode, vnni: bool = False) -> int:
 
 VNNI_PIXELS = 8   # _core.pyx: output pixels per call of the VNNI GEMM
 ARM_ISAS = ("neon", "dotprod")   # _core's AArch64 levels: the packed GEMM without the flip
+VNNI_ISAS = ("avx-vnni", "avx512-vnni")
+
+
+def weight_layout(isa: str) -> str:
+    """"plain", "vnni" or "arm": the weight layouts a model compiled under instruction set
+    `isa` uses. Everything else is picked when the kernels run, so a model compiled under
+    one level runs the same program as if compiled under any level with the same layout
+    (under the level set when it runs; the fuzzer compiles once per layout)."""
+    if isa in ARM_ISAS:
+        return "arm"
+    return "vnni" if isa in VNNI_ISAS else "plain"
 
 
 def _vnni_work_bytes(weights_shape) -> int:

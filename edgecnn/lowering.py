@@ -18,7 +18,7 @@ from . import params as P
 from .errors import AccumulatorRangeError, EdgecnnError, ModelFormatError, UnsupportedOpError
 from .ir import Graph, Node, QGraph, QNode, Tensor
 from .profiles import Profile
-from .reference import layout, quant
+from .reference import activations, layout, quant
 
 # Operators whose only job is to compute the shape operand of a RESHAPE
 # (Keras' Flatten emits SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Shapes are
@@ -320,7 +320,7 @@ def _check_accumulator(node: Node, weights: np.ndarray, bias: np.ndarray) -> Non
                                     node.describe())
 
 
-def _check_sum_of_int8(node: Node, count: int, magnitude: int, what: str) -> None:
+def _check_int32_sum(node: Node, count: int, magnitude: int, what: str) -> None:
     """An int32 sum of `count` values of magnitude up to `magnitude` must not overflow."""
     if count * magnitude > quant.INT32_MAX:
         raise AccumulatorRangeError(f"the int32 sum over a {what} of {count} values can reach "
@@ -421,7 +421,7 @@ def lower_pool2d(lw: _Lowering, node: Node) -> P.Pool2DParams:
     if node.op == "AVERAGE_POOL_2D":
         # the int32 sum of a window's int8 values (only taps inside the image count)
         taps = min(filter_hw[0], x.shape[1]) * min(filter_hw[1], x.shape[2])
-        _check_sum_of_int8(node, taps, 128, "window")
+        _check_int32_sum(node, taps, 128, "window")
     act_min, act_max = lw.activation(node, y, delegated=node.op == "MAX_POOL_2D")
     return P.Pool2DParams(filter_hw, stride, padding, act_min, act_max)
 
@@ -619,6 +619,9 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     x, y = _require_int8_io(lw, node)
     _require_output_quantization(y, 1 / 256, -128)
     lw.check_shape(node, x.shape)
+    if not x.shape:   # the kernels normalise along the last axis (LiteRT refuses it too)
+        raise ModelFormatError(f"input {x.describe()} has rank 0; SOFTMAX needs at least one "
+                               "dimension", node.describe())
     bits = 5  # reference.activations.SOFTMAX_DIFF_INTEGER_BITS
     beta = float(node.options.get("beta", 1.0))
     if not (math.isfinite(beta) and beta > 0):
@@ -632,6 +635,10 @@ def lower_softmax(lw: _Lowering, node: Node) -> P.SoftmaxParams:
     if lw.profile.softmax == "lut16":
         table = quant.softmax_exp_lut16(x.scale, float(node.options.get("beta", 1.0)))
         return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point, table, y.scale)
+    # The fixed-point kernel sums a row's exp() values (each at most 1.0) in Q12.19: a row of
+    # 4096 or more equal values overflows int32, where TFLite's arithmetic is undefined.
+    one = 1 << (31 - activations.SOFTMAX_ACCUMULATION_INTEGER_BITS)
+    _check_int32_sum(node, x.shape[-1], one, "row of exp() values")
     return P.SoftmaxParams(multiplier, left_shift, -radius, y.zero_point)
 
 
@@ -713,7 +720,7 @@ def lower_mean(lw: _Lowering, node: Node) -> P.MeanParams:
     if count == 0:
         raise ModelFormatError("mean over an empty axis", node.describe())
     # the int32 sum of (x - zero point) over the reduced axes (XNNPACK's raw sum is smaller)
-    _check_sum_of_int8(node, count, 255, "reduction")
+    _check_int32_sum(node, count, 255, "reduction")
     if lw.profile.xnnpack_delegate:
         # The delegate takes every int8 MEAN: one float32 multiply-add, ties to even.
         scale, zero = quant.xnnpack_mean_scale_and_zero_point(x.scale, x.zero_point, y.scale,

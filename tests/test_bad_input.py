@@ -14,6 +14,7 @@ import tflite
 import edgecnn
 from edgecnn import (DTypeError, EdgecnnError, ModelFormatError, ShapeError,
                      UnsupportedOpError)
+from edgecnn.importer.tflite import load_graph
 from oracles import read
 
 MODEL = "examples/digits/digits_int8.tflite"
@@ -111,6 +112,24 @@ def test_opcode_index_out_of_range(model_bytes):
     pos = _field_position(op, 4)  # Operator.opcode_index
     with pytest.raises(ModelFormatError, match=f"operator {i}: opcode index 200 out of range"):
         edgecnn.load(_patch_int32(model_bytes, pos, 200))
+
+
+def test_operator_code_is_read_as_litert_reads_it(model_bytes):
+    """An operator code whose builtin_code and deprecated_builtin_code disagree names the
+    larger of the two, as LiteRT reads it (the `tflite` package's accessor prefers the
+    deprecated field below 127: edgecnn read a different operator than LiteRT runs).
+    The oracle is LiteRT's own list of the model's operators."""
+    from oracles import require_litert
+    require_litert()
+    from ai_edge_litert.interpreter import Interpreter
+    code = tflite.Model.GetRootAsModel(model_bytes, 0).OperatorCodes(0)
+    pos = _field_position(code, 10)   # OperatorCode.builtin_code (int32)
+    stored = code.DeprecatedBuiltinCode()
+    for builtin in (stored + 1, stored - 1):
+        data = _patch_int32(model_bytes, pos, builtin)
+        litert_ops = [op["op_name"] for op in Interpreter(model_content=data)._get_ops_details()]
+        graph = load_graph(data)
+        assert [node.op for node in graph.nodes] == litert_ops[:len(graph.nodes)], builtin
 
 
 def test_tensor_index_out_of_range(model_bytes):

@@ -139,6 +139,14 @@ def test_softmax_beta_not_finite_or_negative(beta):
     _loads_or_raises(data, ModelFormatError, r"operator 0 \(SOFTMAX\): beta")
 
 
+def test_softmax_of_a_scalar():
+    """Found by the fuzzer (seed 7, mutant 6712: softmax.tflite with both shapes emptied):
+    a rank-0 SOFTMAX loaded, the reference answered and the core raised IndexError.
+    LiteRT refuses it (activations.cc: NumDimensions(input) >= 1)."""
+    data = _single_op("SOFTMAX", [()], (), out_scale=1 / 256, out_zp=-128)
+    _loads_or_raises(data, ModelFormatError, r"operator 0 \(SOFTMAX\): input .* rank 0")
+
+
 def test_relu6_with_a_tiny_input_scale():
     data = _single_op("RELU6", [(1, 4)], (1, 4), in_scale=1e-45, out_scale=1e-45)
     model = edgecnn.load(data)   # the clamp to 6.0 is beyond int8: a plain max(x, zero point)
@@ -324,3 +332,105 @@ def test_demo_refuses_a_file_shorter_than_one_element(float_demo, size):
     out, _ = float_demo
     run = _demo(out, b"\0" * size)
     assert run.returncode == 1 and "not a whole number" in run.stderr
+
+
+# -- SOFTMAX over long, flat rows ---------------------------------------------------------------
+# A row whose exp() values sum to 512 or more makes the fixed-point kernel divide by 2^32 to
+# 2^35. At 5db0779 the core shifted an int32 by 32 or more (undefined; it answered 127 where
+# LiteRT answers -128) and so did the exported C. gemmlowp asserts the exponent <= 31, so
+# tflite-micro and LiteRT's BUILTIN_REF abort on these rows; LiteRT's optimized kernel (AUTO,
+# and the builtin kernels without delegates) divides exactly, as the reference does.
+
+FLAT_ROWS = dict(depth=1000, rows=3, scale=0.0056, zero_point=-66)
+
+
+def _flat_softmax(depth=1000, rows=3, scale=0.0056, zero_point=-66) -> bytes:
+    mb = ModelBuilder()
+    x = mb.tensor((rows, depth), scale=scale, zero_point=zero_point)
+    y = mb.tensor((rows, depth), scale=1 / 256, zero_point=-128)
+    mb.op("SOFTMAX", [x], [y], beta=1.0)
+    mb.inputs, mb.outputs = [x], [y]
+    return mb.build()
+
+
+def _flat_rows(seed=0) -> np.ndarray:
+    """Three rows of 1000: narrow (sum of exp() ~ 950, exponent 33), wide (sum ~ 530,
+    exponent 32) and one spike over a narrow row (the spike's output is not zero)."""
+    rng = np.random.default_rng(seed)
+    x = np.stack([rng.integers(-20, 21, 1000), rng.integers(-128, 128, 1000),
+                  rng.integers(-20, 21, 1000)]).astype(np.int8)
+    x[2, 7] = 127
+    return x
+
+
+def _real_softmax(x: np.ndarray) -> np.ndarray:
+    real = (x.astype(np.float64) - FLAT_ROWS["zero_point"]) * FLAT_ROWS["scale"]
+    e = np.exp(real - real.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_softmax_of_long_flat_rows_is_exact_in_the_core_and_equals_litert():
+    from oracles import instruction_set, run_litert, runnable_isas
+    from edgecnn.profiles import litert_default_profile
+    data, x = _flat_softmax(), _flat_rows()
+    profile = litert_default_profile()
+    want = edgecnn.load(data, profile=profile).run(x, backend="reference")
+    # first principles: within one step of 256 * softmax (the quotients below 1/2 are 0)
+    assert np.abs(want.astype(np.float64) + 128 - 256 * _real_softmax(x)).max() < 1
+    assert (want[:2] == -128).all() and want[2, 7] > -128
+    for isa in runnable_isas():
+        with instruction_set(isa):
+            for name in ("tflm", "litert-ref", profile):
+                model = edgecnn.load(data, profile=name)
+                assert np.array_equal(model.run(x), model.run(x, backend="reference")), (isa, name)
+    pytest.importorskip("ai_edge_litert")
+    assert np.array_equal(run_litert(data, [x], "xnnpack")[0], want)
+
+
+def test_exported_softmax_of_long_flat_rows_has_no_undefined_shift(tmp_path):
+    if shutil.which("cc") is None or shutil.which("make") is None:
+        pytest.skip("needs a C compiler and make")
+    from edgecnn.firmware_export import export
+    data, x = _flat_softmax(), _flat_rows()
+    export(data, str(tmp_path), prefix="net")
+    build = subprocess.run(["make", "-s", "-C", str(tmp_path), "demo-san"], capture_output=True,
+                           text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    run = _demo(tmp_path, x.tobytes())
+    assert run.returncode == 0 and "runtime error" not in run.stderr, run.stderr[-2000:]
+    want = edgecnn.load(data).run(x, backend="reference")
+    assert (tmp_path / "out.bin").read_bytes() == want.tobytes()
+
+
+ORACLE_ON_FLAT_ROWS = """
+import sys, numpy as np
+sys.path.insert(0, {tests!r})
+from oracles import run_oracle
+from test_hostile import _flat_rows, _flat_softmax
+run_oracle({oracle!r}, _flat_softmax(), [_flat_rows()])
+print("ran")
+"""
+
+
+@pytest.mark.parametrize("oracle", ["tflm", "litert-ref"])
+def test_oracle_bug_fixed_point_softmax_aborts_on_long_flat_rows(oracle):
+    """Records an oracle bug (tflite-micro and LiteRT 2.3 BUILTIN_REF): gemmlowp's
+    RoundingDivideByPOT asserts exponent <= 31 and the process aborts. If this starts
+    failing, the oracle was fixed: compare its bytes with the reference's and keep them."""
+    from oracles import have_tflm
+    if oracle == "tflm" and not have_tflm():
+        pytest.skip("tflite-micro is not installed")
+    pytest.importorskip("ai_edge_litert")
+    code = ORACLE_ON_FLAT_ROWS.format(tests=os.path.dirname(__file__), oracle=oracle)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == -6 and "ran" not in run.stdout, (run.returncode, run.stderr[-500:])
+
+
+def test_fixed_point_softmax_rows_of_4096_are_refused():
+    """4096 exp() values of 1.0 in Q12.19 sum to 2^31: int32 overflows (undefined in TFLite)."""
+    with pytest.raises(AccumulatorRangeError, match=r"SOFTMAX.*4096 values"):
+        edgecnn.load(_flat_softmax(depth=4096, rows=1), profile="tflm")
+    edgecnn.load(_flat_softmax(depth=4095, rows=1), profile="tflm")
+    # LiteRT's aarch64 table kernel sums in float: no bound
+    edgecnn.load(_flat_softmax(depth=4096, rows=1), profile="xnnpack-aarch64")

@@ -104,6 +104,17 @@ static void softmax_lut16(const ec_softmax_params *p, const int8_t *input, int8_
     }
 }
 
+/* Rows whose exp() values sum to 512 or more give exponents 32-35, where a 32-bit shift is
+ * undefined (gemmlowp asserts exponent <= 31; see the core's softmax_divide_by_pot): the exact
+ * rounded quotient of an int32 by 2^32 or more is 0, or -1 for INT32_MIN / 2^32. */
+static int32_t softmax_divide_by_pot(int32_t x, int exponent)
+{
+    if (exponent <= 31) {
+        return ec_rounding_divide_by_pot(x, exponent);
+    }
+    return (exponent == 32 && x == INT32_MIN) ? -1 : 0;
+}
+
 void ec_softmax_s8(const ec_softmax_params *p, const int8_t *input, int8_t *output)
 {
     int32_t r, c;
@@ -132,7 +143,7 @@ void ec_softmax_s8(const ec_softmax_params *p, const int8_t *input, int8_t *outp
         for (c = 0; c < p->depth; ++c) {
             const int32_t diff = x[c] - row_max;
             if (diff >= p->diff_min) {
-                const int32_t unsaturated = ec_rounding_divide_by_pot(
+                const int32_t unsaturated = softmax_divide_by_pot(
                     ec_saturating_rounding_doubling_high_mul(reciprocal, p->exp_q0[-diff]),
                     exponent);
                 y[c] = (int8_t)ec_clamp(unsaturated + p->output_zero_point, -128, 127);
