@@ -18,6 +18,7 @@ import pytest
 import edgecnn
 from edgecnn.errors import ArenaTooSmallError, UnsupportedOpError
 from edgecnn.firmware_export import export
+from modelbuilder import conv2d_model
 from oracles import all_models, random_input, read
 
 MODELS = all_models()
@@ -167,6 +168,35 @@ def test_aarch64_dotprod_on_qemu(exported, path):
     require("aarch64")
     check(exported, path, "aarch64-dotprod", lambda exe, out: [
         "qemu-aarch64", "-cpu", "cortex-a76", str(exe), "in.bin", "out-aarch64-dotprod.bin"])
+
+
+@pytest.mark.parametrize("cin,stride", [(8, 1), (5, 2), (1, 1)])
+def test_aarch64_conv_with_a_weight_of_minus_128(tmp_path, cin, stride):
+    """A weight of -128 turns off the NEON kernels' int16 pairs: two products of -128 * -128
+    overflow an int16 sum (the kernels pair depths d and d + 4, so both get -128, and so does
+    a corner of the input). No committed model has one. Windows in place (cin 8), im2col
+    (5, 1), padded."""
+    require("aarch64")
+    rng = np.random.default_rng(cin)
+    weights = rng.integers(-128, 128, (20, 3, 3, cin)).astype(np.int8)
+    weights.reshape(20, -1)[:, [0, 4]] = -128
+    side = -(-9 // stride)
+    data = conv2d_model((1, 9, 9, cin), weights, rng.integers(-999, 999, 20).astype(np.int32),
+                        input_scale=0.05, input_zp=-3, weight_scales=[0.004] * 20,
+                        output_scale=0.7, output_zp=5, output_hw=(side, side), padding="SAME",
+                        stride=(stride, stride))
+    model = edgecnn.load(data)
+    x = rng.integers(-128, 128, (1, 9, 9, cin)).astype(np.int8)
+    x[:, :4, :4] = -128
+    (tmp_path / "in.bin").write_bytes(x.tobytes())
+    export(data, str(tmp_path), prefix="net")
+    want = np.asarray(model.run(x, backend="reference")).tobytes()
+    for target, cpu in (("aarch64", "cortex-a72"), ("aarch64-dotprod", "cortex-a76")):
+        got = build_and_run(tmp_path, target, lambda exe: subprocess.run(
+            ["qemu-aarch64", "-cpu", cpu, str(exe), "in.bin", f"out-{target}.bin"],
+            capture_output=True, text=True, timeout=300, cwd=str(tmp_path)))
+        assert got == want, f"{target}: {_first_difference(got, want)}"
+    assert "ec_a64_conv_params" in (tmp_path / "net_model.c").read_text()
 
 
 def test_only_aarch64_builds_compile_the_neon_layers(tmp_path):
