@@ -109,6 +109,7 @@ cdef extern from "_core_simd.h":
         int32_t zp1, zp2, out_zp, left_shift
         int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro
         int32_t act_min, act_max
+        int32_t xnnpack
     void ec_add_rows_simd(const int8_t* a, const int8_t* b, int8_t* out, Py_ssize_t n,
                           const ec_add_params* q) noexcept nogil
     void ec_depthwise3x3_row_vnni(const int8_t* x, Py_ssize_t ow, Py_ssize_t stride,
@@ -139,7 +140,26 @@ cdef extern from "_core_simd.h":
                               const Py_ssize_t* tap_offset, Py_ssize_t ntaps, const int8_t* w,
                               const int32_t* bias, Py_ssize_t cout, Py_ssize_t coutp,
                               const ec_requant* rq, int8_t* out, int pairs) noexcept nogil
-    int ec_add_rows_simd_available() noexcept nogil
+    int ec_add_rows_simd_available(int xnnpack) noexcept nogil
+    int ec_neon_rows() noexcept nogil
+    void ec_depthwise_multiplier_row_arm(const int8_t* x, Py_ssize_t ow, Py_ssize_t pixel_step,
+                                         const Py_ssize_t* tap_offset, Py_ssize_t ntaps,
+                                         Py_ssize_t multiplier, const int8_t* w,
+                                         const int32_t* bias, Py_ssize_t cout, Py_ssize_t coutp,
+                                         const ec_requant* rq, int8_t* out) noexcept nogil
+    enum:
+        EC_A64_POOL_MAX_COUNT
+    void ec_requantize_row_float32_neon(const int32_t* acc, int8_t* out, Py_ssize_t n,
+                                        const float* scale, int32_t zero_point, int32_t lo,
+                                        int32_t hi) noexcept nogil
+    void ec_average_pool_neon(const int8_t* x, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w,
+                              Py_ssize_t c, Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t fh,
+                              Py_ssize_t fw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t top,
+                              Py_ssize_t left, int32_t lo, int32_t hi, int8_t* y) noexcept nogil
+    void ec_mean_sums_neon(const int8_t* x, Py_ssize_t outer, Py_ssize_t reduced,
+                           Py_ssize_t inner, int32_t start, int32_t* total) noexcept nogil
+    void ec_mean_xnnpack_row_neon(const int32_t* total, Py_ssize_t n, float scale,
+                                  float zero_point, int8_t* y) noexcept nogil
     void ec_window_corners(ec_windows* win, const uint8_t* x, const ec_conv_geometry* g,
                            Py_ssize_t start) noexcept nogil
     void ec_pad_flip_vnni(const int8_t* src, uint8_t* dst, Py_ssize_t n, Py_ssize_t h,
@@ -312,6 +332,9 @@ cdef inline void requantize_row(const OpDesc* op, const int32_t* acc, int8_t* ou
     if op.rounding == ROUND_DOUBLE and op.p[5] != NULL:
         requantize_row_double(acc, out, n, <const int32_t*>op.p[2], <const int32_t*>op.p[5],
                               <const int32_t*>op.p[6], zero_point, lo, hi)
+        return
+    if op.rounding == ROUND_FLOAT32 and ec_neon_rows():
+        ec_requantize_row_float32_neon(acc, out, n, <const float*>op.p[4], zero_point, lo, hi)
         return
     for c in range(n):
         out[c] = <int8_t>offset_and_clamp(requantize_channel(acc[c], op, c), zero_point, lo, hi)
@@ -693,6 +716,13 @@ cdef void depthwise_vnni_rows(const OpDesc* op, const int8_t* x, int8_t* y,
     while row < rows:
         b = row // oh
         oy = row % oh
+        if op.i[28] and op.i[21] > 1:   # AArch64, depth multiplier i[21] > 1
+            ec_depthwise_multiplier_row_arm(x + (b * hp + oy * sh) * wp * cin, ow, sw * cin,
+                                            <const Py_ssize_t*>op.p[0], ntaps, op.i[21],
+                                            <const int8_t*>op.p[7], <const int32_t*>op.p[1],
+                                            cout, coutp, &rq, y + row * ow * cout)
+            row += row_step
+            continue
         if op.i[28]:   # AArch64 (2: pairs of products in int16): p[7] int8 [taps][coutp]
             ec_depthwise_row_arm(x + (b * hp + oy * sh) * wp * cin, vectors, pixel_step,
                                  out_step, ow * cout, <const Py_ssize_t*>op.p[0], ntaps,
@@ -753,6 +783,10 @@ cdef void pool2d(const OpDesc* op, uint8_t* arena, bint is_max) noexcept nogil:
     cdef int32_t count, v, half
     cdef const int8_t* pixel
     cdef int8_t* out_pixel
+    if not is_max and ec_neon_rows() and fh * fw <= EC_A64_POOL_MAX_COUNT:
+        ec_average_pool_neon(x, n, h, w, c, oh, ow, fh, fw, sh, sw, top, left, act_min,
+                             act_max, y)
+        return
     for b in range(n):
         for oy in range(oh):
             y0 = window_start(oy, sh, top)
@@ -801,17 +835,20 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
     else:
         b = <const int8_t*>(arena + op.in1)
     cdef ec_add_params q
-    if op.rounding == ROUND_XNNPACK:
-        add_xnnpack(op, a, b, y)
-        return
-    if op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL and \
-            ec_add_rows_simd_available():
+    cdef bint xnnpack = op.rounding == ROUND_XNNPACK
+    if (xnnpack or op.rounding == ROUND_DOUBLE) and ec_add_rows_simd_available(xnnpack):
         q.zp1, q.zp2, q.out_zp, q.left_shift = zp1, zp2, out_zp, left_shift
         q.m1, q.l1, q.r1 = m1, (s1 if s1 > 0 else 0), (-s1 if s1 < 0 else 0)
         q.m2, q.l2, q.r2 = m2, (s2 if s2 > 0 else 0), (-s2 if s2 < 0 else 0)
         q.mo, q.lo_shift, q.ro = mo, (so if so > 0 else 0), (-so if so < 0 else 0)
-        q.act_min, q.act_max = act_min, act_max
-        ec_add_rows_simd(a, b, y, size, &q)
+        q.act_min, q.act_max, q.xnnpack = act_min, act_max, xnnpack
+        if a_index == NULL and b_index == NULL:
+            ec_add_rows_simd(a, b, y, size, &q)
+        else:
+            add_broadcast_rows(a, b, a_index, b_index, y, size, &q)
+        return
+    if xnnpack:
+        add_xnnpack(op, a, b, y)
         return
     if (op.rounding == ROUND_DOUBLE and a_index == NULL and b_index == NULL
             and s1 <= 0 and s2 <= 0 and so <= 0):
@@ -826,6 +863,22 @@ cdef void add(const OpDesc* op, uint8_t* arena) noexcept nogil:
         vb = multiply_by_quantized_multiplier((b[ib] - zp2) * (1 << left_shift), m2, s2, op.rounding)
         total = multiply_by_quantized_multiplier(va + vb, mo, so, op.rounding)
         y[i] = <int8_t>offset_and_clamp(total, out_zp, act_min, act_max)
+
+
+cdef void add_broadcast_rows(const int8_t* a, const int8_t* b, const int32_t* a_index,
+                            const int32_t* b_index, int8_t* y, Py_ssize_t size,
+                            const ec_add_params* q) noexcept nogil:
+    # Broadcasting ADD on the vector row kernel: both operands gathered through their index
+    # maps (NULL: same shape as the output), a block at a time, into rows on the stack.
+    cdef int8_t ga[256]
+    cdef int8_t gb[256]
+    cdef Py_ssize_t start, k, block
+    for start in range(0, size, 256):
+        block = size - start if size - start < 256 else 256
+        for k in range(block):
+            ga[k] = a[a_index[start + k]] if a_index != NULL else a[start + k]
+            gb[k] = b[b_index[start + k]] if b_index != NULL else b[start + k]
+        ec_add_rows_simd(ga, gb, y + start, block, q)
 
 
 cdef void add_xnnpack(const OpDesc* op, const int8_t* a, const int8_t* b, int8_t* y) noexcept nogil:
@@ -869,7 +922,9 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
     cdef Py_ssize_t outer = op.i[8], reduced = op.i[9], inner = op.i[10], o, r
     for i in range(out_size):
         total[i] = start
-    if outer > 0:
+    if outer > 0 and ec_neon_rows():
+        ec_mean_sums_neon(x, outer, reduced, inner, start, total)
+    elif outer > 0:
         for o in range(outer):
             for r in range(reduced):
                 accumulate_row(total + o * inner, x + (o * reduced + r) * inner, inner)
@@ -880,6 +935,9 @@ cdef void mean(const OpDesc* op, uint8_t* arena) noexcept nogil:
         # one multiplier for every output, as arrays for the vectorized row loop
         requantize_row_double(total, y, out_size, <const int32_t*>op.p[2],
                               <const int32_t*>op.p[3], <const int32_t*>op.p[4], out_zp, -128, 127)
+        return
+    if xnnpack and ec_neon_rows():
+        ec_mean_xnnpack_row_neon(total, out_size, scale, zero, y)
         return
     for i in range(out_size):
         if xnnpack:
@@ -1326,6 +1384,25 @@ def requantize_row_for_test(const int32_t[::1] acc, const int32_t[::1] multiplie
     if n:
         requantize_row_double(&acc[0], &out_view[0], n, &multiplier[0], &left_view[0],
                               &right_view[0], zero_point, -128, 127)
+    return out
+
+
+def requantize_row_float32_for_test(const int32_t[::1] acc, const float[::1] scale,
+                                    int32_t zero_point, int32_t lo=-128, int32_t hi=127):
+    """The float32 (XNNPACK) requantization row of the kernels on given values (for the
+    tests; NEON on AArch64 at levels neon and dotprod), int8 results."""
+    import numpy as np
+    n = acc.shape[0]
+    if scale.shape[0] != n:
+        raise ValueError("acc and scale must have the same length")
+    out = np.zeros(n, np.int8)
+    cdef int8_t[::1] out_view = out
+    cdef OpDesc op
+    memset(&op, 0, sizeof(op))
+    op.rounding = ROUND_FLOAT32
+    if n:
+        op.p[4] = &scale[0]
+        requantize_row(&op, &acc[0], &out_view[0], n, zero_point, lo, hi)
     return out
 
 

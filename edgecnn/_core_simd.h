@@ -43,16 +43,12 @@ enum { EC_ISA_BASELINE = 0, EC_ISA_AVX2 = 1, EC_ISA_AVX_VNNI = 2, EC_ISA_AVX512_
 typedef ec_gemm_out ec_requant;
 typedef ec_gemm_windows ec_windows;
 
-/* ADD's fixed-point parameters (reference/elementwise.py add); each multiplier's shift
-   split into left = max(shift, 0) and right = max(-shift, 0). */
-typedef struct {
-    int32_t zp1, zp2, out_zp, left_shift;
-    int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro;
-    int32_t act_min, act_max;
-} ec_add_params;
+/* ADD's parameters (reference/elementwise.py add): the A-profile header's record (defined
+   for every target; its kernels only on AArch64). */
+#include "ec_a64_neon.h"
+typedef ec_a64_add_params ec_add_params;
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
-#include "ec_a64_neon.h"
 #if defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -200,10 +196,16 @@ static inline void edgecnn_requantize_row_double(const int32_t *restrict acc,
                                            zero_point, lo, hi);
         return;
     }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    if (ec_isa() >= EC_ISA_NEON) {   /* the GEMM's vector output stage, ec_a64_mbqm */
+        const ec_gemm_out stage = {EC_OUT_DOUBLE, multiplier, left, right, NULL, zero_point,
+                                   lo, hi};
+        ec_a64_requantize_row(acc, out, n, &stage);
+        return;
+    }
 #endif
     edgecnn_requantize_row_double_scalar(acc, out, n, multiplier, left, right,
-                                         zero_point, lo, hi)
-;
+                                         zero_point, lo, hi);
 }
 
 /* Double-rounding MBQM for shift <= 0 with a positive multiplier, branch-free:
@@ -435,15 +437,24 @@ static inline void edgecnn_accumulate_row(int32_t *restrict total, const int8_t 
 }
 
 
-/* Whether ADD has a vector kernel at the core's level (ec_add_rows_simd). */
-static inline int ec_add_rows_simd_available(void) {
+/* Whether ADD has a vector kernel at the core's level (ec_add_rows_simd) for this
+   arithmetic (xnnpack: XNNPACK's qs8-vadd, else TFLite's double rounding). */
+static inline int ec_add_rows_simd_available(int xnnpack) {
 #if defined(__GNUC__) && defined(__x86_64__)
-    return ec_isa() >= EC_ISA_AVX2;
+    return !xnnpack && ec_isa() >= EC_ISA_AVX2;
 #elif defined(__aarch64__) && defined(__ARM_NEON)
+    (void)xnnpack;
     return ec_isa() >= EC_ISA_NEON;
 #else
+    (void)xnnpack;
     return 0;
 #endif
+}
+
+/* Whether the NEON row kernels of ec_a64_neon.h serve the core now (AArch64 at level neon
+   or dotprod): the float32 requantization row, AVERAGE_POOL_2D, MEAN. */
+static inline int ec_neon_rows(void) {
+    return ec_isa() >= EC_ISA_NEON;
 }
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
@@ -471,10 +482,39 @@ static void ec_gemm_arm(const ec_windows *win, const int8_t *w, const int32_t *b
 /* ADD on NEON (ec_add_rows_simd_available). */
 static void ec_add_rows_simd(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                              const ec_add_params *q) {
-    const ec_a64_add_params p = {q->zp1, q->zp2, q->out_zp, q->left_shift, q->m1, q->l1, q->r1,
-                                 q->m2, q->l2, q->r2, q->mo, q->lo_shift, q->ro, q->act_min,
-                                 q->act_max};
-    ec_a64_add_rows(a, b, out, n, &p);
+    ec_a64_add_rows(a, b, out, n, q);
+}
+
+static void ec_depthwise_multiplier_row_arm(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        ptrdiff_t multiplier, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    ec_a64_depthwise_multiplier_row(x, ow, pixel_step, tap_offset, ntaps, multiplier, w, bias,
+                                    cout, coutp, rq, out);
+}
+
+/* The float32 (XNNPACK) requantization of a row of channels (ec_neon_rows). */
+static void ec_requantize_row_float32_neon(const int32_t *acc, int8_t *out, ptrdiff_t n,
+                                           const float *scale, int32_t zero_point, int32_t lo,
+                                           int32_t hi) {
+    const ec_gemm_out stage = {EC_OUT_FLOAT32, NULL, NULL, NULL, scale, zero_point, lo, hi};
+    ec_a64_requantize_row(acc, out, n, &stage);
+}
+
+static void ec_average_pool_neon(const int8_t *x, ptrdiff_t n, ptrdiff_t h, ptrdiff_t w,
+        ptrdiff_t c, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t fh, ptrdiff_t fw, ptrdiff_t sh,
+        ptrdiff_t sw, ptrdiff_t top, ptrdiff_t left, int32_t lo, int32_t hi, int8_t *y) {
+    ec_a64_average_pool(x, n, h, w, c, oh, ow, fh, fw, sh, sw, top, left, lo, hi, y);
+}
+
+static void ec_mean_sums_neon(const int8_t *x, ptrdiff_t outer, ptrdiff_t reduced,
+                              ptrdiff_t inner, int32_t start, int32_t *total) {
+    ec_a64_mean_sums(x, outer, reduced, inner, start, total);
+}
+
+static void ec_mean_xnnpack_row_neon(const int32_t *total, ptrdiff_t n, float scale,
+                                     float zero_point, int8_t *y) {
+    ec_a64_mean_xnnpack_row(total, n, scale, zero_point, y);
 }
 
 static void ec_depthwise_row_arm(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_step,
@@ -485,7 +525,34 @@ static void ec_depthwise_row_arm(const int8_t *x, ptrdiff_t ow, ptrdiff_t pixel_
                          cout, coutp, rq, out, pairs);
 }
 #else
-/* Never called: core_backend only compiles ARM ops when ec_isa() reports NEON. */
+/* Never called: core_backend only compiles ARM ops when ec_isa() reports NEON, and the row
+   kernels run only when ec_neon_rows(). */
+static void ec_depthwise_multiplier_row_arm(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        ptrdiff_t multiplier, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_requant *rq, int8_t *out) {
+    (void)x; (void)ow; (void)pixel_step; (void)tap_offset; (void)ntaps; (void)multiplier;
+    (void)w; (void)bias; (void)cout; (void)coutp; (void)rq; (void)out;
+}
+static void ec_requantize_row_float32_neon(const int32_t *acc, int8_t *out, ptrdiff_t n,
+                                           const float *scale, int32_t zero_point, int32_t lo,
+                                           int32_t hi) {
+    (void)acc; (void)out; (void)n; (void)scale; (void)zero_point; (void)lo; (void)hi;
+}
+static void ec_average_pool_neon(const int8_t *x, ptrdiff_t n, ptrdiff_t h, ptrdiff_t w,
+        ptrdiff_t c, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t fh, ptrdiff_t fw, ptrdiff_t sh,
+        ptrdiff_t sw, ptrdiff_t top, ptrdiff_t left, int32_t lo, int32_t hi, int8_t *y) {
+    (void)x; (void)n; (void)h; (void)w; (void)c; (void)oh; (void)ow; (void)fh; (void)fw;
+    (void)sh; (void)sw; (void)top; (void)left; (void)lo; (void)hi; (void)y;
+}
+static void ec_mean_sums_neon(const int8_t *x, ptrdiff_t outer, ptrdiff_t reduced,
+                              ptrdiff_t inner, int32_t start, int32_t *total) {
+    (void)x; (void)outer; (void)reduced; (void)inner; (void)start; (void)total;
+}
+static void ec_mean_xnnpack_row_neon(const int32_t *total, ptrdiff_t n, float scale,
+                                     float zero_point, int8_t *y) {
+    (void)total; (void)n; (void)scale; (void)zero_point; (void)y;
+}
 static void ec_windows_arm(ec_windows *win, uint8_t *rows, ptrdiff_t row_bytes,
                            const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start) {
     (void)win; (void)rows; (void)row_bytes; (void)x; (void)g; (void)start;

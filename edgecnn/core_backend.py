@@ -150,7 +150,7 @@ def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
         if vnni and not arm and node.op == "CONV_2D" and _vnni_in_place(node):
             n, _, _, cin = qgraph.tensors[node.inputs[0]].shape
             padded = n * geometry["hp"] * geometry["wp"] * cin + READ_SLACK
-        return threads * _work_bytes(node, vnni) + padded
+        return threads * _work_bytes(node, vnni, arm) + padded
     if node.op == "FULLY_CONNECTED" and vnni:
         return threads * _vnni_work_bytes(_fc_as_conv_weights(node.params.weights).shape)
     if node.op == "FULLY_CONNECTED":
@@ -167,13 +167,13 @@ def scratch_bytes(qgraph: QGraph, node: QNode, threads: int = 1,  # noqa: C901
 PIXEL_BLOCK = 4  # _core.pyx: output pixels computed together by the conv GEMM
 
 
-def _work_bytes(node: QNode, vnni: bool = False) -> int:
+def _work_bytes(node: QNode, vnni: bool = False, arm: bool = False) -> int:
     """One thread's working memory (4-byte aligned). Conv: int32 accumulators and the
     packed input pairs of one block of output pixels, plus one im2col window (VNNI: the
     block's flipped input rows and int32 accumulators); depthwise: one pixel's
     accumulators (none for the VNNI kernels, which keep them in registers)."""
     if node.op == "DEPTHWISE_CONV_2D":
-        if vnni and _depthwise_vnni(node):
+        if vnni and _depthwise_vnni(node, arm):
             return 0
         return 4 * _round_up(node.params.weights.shape[2], 8)
     if vnni:
@@ -235,31 +235,32 @@ def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.nd
                    pad_at, ints, arrays, p.requant.rounding)
 
 
-def _depthwise_vnni(node: QNode) -> bool:
-    """Whether a depthwise convolution has a VNNI kernel: depth multiplier 1, and a
-    requantization those kernels do in registers."""
+def _depthwise_vnni(node: QNode, arm: bool = False) -> bool:
+    """Whether a depthwise convolution has a VNNI kernel: depth multiplier 1 (AArch64: any),
+    and a requantization those kernels do in registers."""
     p = node.params
-    return p.depth_multiplier == 1 and p.requant.rounding in ("double", "float32")
+    return (p.depth_multiplier == 1 or arm) and p.requant.rounding in ("double", "float32")
 
 
 def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry: list[int],
                             scratch: int, padded: bool) -> None:
     """DEPTHWISE_CONV_2D with depth multiplier 1 on the VNNI kernels: tap pairs as int16
     (VPDPWSSD) on 16 lanes (in 8-lane pieces with AVX-VNNI), or on AArch64 int8 taps on
-    16 NEON lanes, the taps' offsets within a window computed here once. With stride 1 and channels dividing 16, the 16 lanes hold
-    16 / channels whole pixels and every per-channel array is repeated to match."""
+    16 NEON lanes (there any depth multiplier: i[21]), the taps' offsets within a window
+    computed here once. With stride 1, multiplier 1 and channels dividing 16, the 16 lanes
+    hold 16 / channels whole pixels and every per-channel array is repeated to match."""
     p = node.params
     kh, kw, cout = p.weights.shape
     cin, wp = geometry[3], geometry[16]
-    per_vector, _, coutp = depthwise_lanes(cout, p.stride[1])
+    per_vector, _, coutp = depthwise_lanes(cout, p.stride[1], p.depth_multiplier)
     tap_offsets = _tap_offsets(kh, kw, p.dilation, wp, cin)
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     pad_at = scratch if padded else -1
     columns = (kh, kw) == (3, 3) and p.stride[1] in (1, 2) and p.dilation[1] == 1 and \
         per_vector == 1 and not cm.arm
-    ints = geometry + [1, scratch, 0, _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape,
-                                                    kh * kw), coutp, per_vector, int(columns),
-                       _arm_kind(cm, p.weights)]
+    threads = _threads_for(cm, cm.qgraph.tensors[node.outputs[0]].shape, kh * kw)
+    ints = geometry + [p.depth_multiplier, scratch, 0, threads, coutp, per_vector,
+                       int(columns), _arm_kind(cm, p.weights)]
     requant = _requant_arrays(p.requant, cout)
     per_lane = [None if a is None else np.tile(a, per_vector) for a in [bias] + requant]
     weights = np.tile(p.weights, (1, 1, per_vector))
@@ -358,7 +359,7 @@ def _compile_conv(cm: CompiledModel, step: int, node: QNode) -> None:
         return _compile_conv_vnni(cm, step, node, p.weights,
                                   _conv_ints(p, x.shape, y.shape, p.weights.shape[1:3], g),
                                   y.shape, g["padded_bytes"] > 0)
-    if node.op == "DEPTHWISE_CONV_2D" and cm.vnni and _depthwise_vnni(node):
+    if node.op == "DEPTHWISE_CONV_2D" and cm.vnni and _depthwise_vnni(node, cm.arm):
         return _compile_depthwise_vnni(cm, step, node, _conv_ints(
             p, x.shape, y.shape, p.weights.shape[0:2], g), scratch, g["padded_bytes"] > 0)
     if node.op == "CONV_2D":

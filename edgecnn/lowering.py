@@ -725,6 +725,10 @@ def lower_mean(lw: _Lowering, node: Node) -> P.MeanParams:
         # The delegate takes every int8 MEAN: one float32 multiply-add, ties to even.
         scale, zero = quant.xnnpack_mean_scale_and_zero_point(x.scale, x.zero_point, y.scale,
                                                               y.zero_point, count)
+        if not (math.isfinite(scale) and math.isfinite(zero)):
+            raise ModelFormatError(f"input scale {x.scale} / output scale {y.scale} / {count} "
+                                   f"gives float32 scale {scale} and zero point {zero}: "
+                                   "not finite", node.describe())
         return P.MeanParams(axes, keep_dims, count, x.zero_point, y.zero_point, 0, 0,
                             rounding="xnnpack", float_scale=scale, float_zero_point=zero)
     # reduce.h requantizes by in/out with 1/n folded in, also when in and out share

@@ -132,12 +132,13 @@ def a64_pairs(weights: np.ndarray) -> bool:
     return not bool((weights == -128).any())
 
 
-def depthwise_lanes(cout: int, stride_w: int) -> tuple[int, int, int]:
+def depthwise_lanes(cout: int, stride_w: int, depth_multiplier: int = 1) -> tuple[int, int, int]:
     """(pixels per vector, lanes used, lanes rounded up to 16) of the vector depthwise
-    kernels (multiplier 1): 16 lanes hold 16 channels of a pixel; with stride 1 and fewer
+    kernels: 16 lanes hold 16 channels of a pixel; with stride 1, multiplier 1 and fewer
     channels than 16 dividing it, 16 / cout whole pixels, every per-channel array then
     repeated to match."""
-    per_vector = 16 // cout if (stride_w == 1 and cout < 16 and 16 % cout == 0) else 1
+    per_vector = 16 // cout if (stride_w == 1 and cout < 16 and 16 % cout == 0
+                                and depth_multiplier == 1) else 1
     lanes = cout * per_vector
     return per_vector, lanes, round_up(lanes, 16)
 

@@ -447,6 +447,11 @@ def xnnpack_mean_scale_and_zero_point(scale_in: float, zero_in: int, scale_out: 
 
 
 def xnnpack_mean_convert(total, scale: float, zero_point: float) -> np.ndarray:
-    """rint(float32(total) * scale + zero_point) in float32 (no fused multiply-add)."""
-    product = _as_int64(total).astype(np.float32) * np.float32(scale)
-    return np.rint((product + np.float32(zero_point)).astype(np.float64)).astype(np.int64)
+    """rint(float32(total) * scale + zero_point) in float32 (no fused multiply-add),
+    clamped to the int32 range while still a float (XNNPACK clamps before converting), so
+    that a product that overflows float32 to +-inf saturates instead of converting to an
+    undefined integer. (Lowering refuses a scale or zero point that is not finite.)"""
+    with np.errstate(over="ignore"):
+        product = _as_int64(total).astype(np.float32) * np.float32(scale)
+        value = np.rint((product + np.float32(zero_point)).astype(np.float64))
+    return np.clip(value, INT32_MIN, INT32_MAX).astype(np.int64)

@@ -200,6 +200,20 @@ def test_core_equals_reference_on_random_3x3_depthwise(case, profile, isa):
     assert_bitexact(got, model.run(x, backend="reference"), f"{case} {isa}")
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_cases(), st.integers(2, 5), st.sampled_from(["tflm", "litert-ref", "xnnpack"]),
+       st.sampled_from(ISAS))
+def test_core_equals_reference_on_random_depthwise_multiplier(case, multiplier, profile, isa):
+    """Depthwise convolutions with depth multiplier 2 to 5 (on AArch64 a NEON kernel that
+    spreads each input channel over its outputs), any geometry and quantization."""
+    case.update(depthwise=True, multiplier=multiplier, cout=case["shape"][3] * multiplier)
+    with instruction_set(isa):
+        model = edgecnn.load(build_conv(case), profile=profile)
+        x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
+        got = model.run(x, backend="core")
+    assert_bitexact(got, model.run(x, backend="reference"), f"{case} {isa}")
+
+
 @st.composite
 def pool_cases(draw):
     h, w, c = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 5))
@@ -212,8 +226,8 @@ def pool_cases(draw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(pool_cases())
-def test_core_equals_reference_on_random_pooling(case):
+@given(pool_cases(), st.sampled_from(ISAS))
+def test_core_equals_reference_on_random_pooling(case, isa):
     from edgecnn.reference.quant import output_size_and_padding
     (h, w), (fh, fw) = case["shape"][1:3], case["filter"]
     oh, _ = output_size_and_padding(case["padding"], h, fh, case["stride"][0])
@@ -227,7 +241,9 @@ def test_core_equals_reference_on_random_pooling(case):
     mb.inputs, mb.outputs = [x], [y]
     model = edgecnn.load(mb.build())
     x = random_input(model.inputs[0], np.random.default_rng(case["seed"]))
-    assert_bitexact(model.run(x, backend="core"), model.run(x, backend="reference"), str(case))
+    with instruction_set(isa):
+        got = model.run(x, backend="core")
+    assert_bitexact(got, model.run(x, backend="reference"), f"{case} {isa}")
 
 
 @settings(max_examples=80, deadline=None)
@@ -272,9 +288,16 @@ def test_missing_extension_is_reported_not_replaced(monkeypatch):
         core_backend.CompiledModel(model.qgraph)
 
 
-def test_core_requantization_row_equals_the_reference_on_extreme_values():
-    """The core's branch-free double-rounding loop against reference/quant.py, on the
-    whole int32 range, every shift the lowering can produce and ties of both signs."""
+@pytest.mark.parametrize("isa", ISAS)
+def test_core_requantization_row_equals_the_reference_on_extreme_values(isa):
+    """The core's double-rounding row (branch-free scalar loop, AVX2, or on AArch64 the
+    GEMM's NEON output stage ec_a64_mbqm) against reference/quant.py, on the whole int32
+    range, every shift the lowering can produce and ties of both signs."""
+    with instruction_set(isa):
+        _requantization_row_on_extreme_values()
+
+
+def _requantization_row_on_extreme_values():
     from edgecnn import _core
     from edgecnn.reference import quant
     rng = np.random.default_rng(9)
@@ -286,6 +309,14 @@ def test_core_requantization_row_equals_the_reference_on_extreme_values():
     shift = rng.integers(-31, 3, n).astype(np.int32)  # right shifts and small left shifts
     small = np.abs(shift) > 0
     acc[small & (shift > 0)] //= 8                  # left shifts on values that fit
+    # results inside the int8 range (random ones mostly clamp): the high half h of
+    # SRDHM(2h, 2^30) = h exact, then a right shift r with half of them exact ties of either
+    # sign, which only RoundingDivideByPOT's negative fixup rounds away from zero
+    near = slice(1000, 41_000)
+    right = rng.integers(1, 21, 40_000)
+    high = rng.integers(-300, 300, 40_000) * (1 << right) \
+        + rng.integers(0, 2, 40_000) * (1 << (right - 1))
+    acc[near], multiplier[near], shift[near] = 2 * high, 2**30, -right
     for zero_point in (5, -128, 127):
         want = np.clip(quant.multiply_by_quantized_multiplier(acc, multiplier, shift)
                        + zero_point, -128, 127).astype(np.int8)
@@ -297,6 +328,112 @@ def test_core_requantization_row_equals_the_reference_on_extreme_values():
             got = _core.requantize_row_for_test(acc[piece], multiplier[piece], shift[piece],
                                                 zero_point)
             assert_bitexact(got, want[piece], f"scalar rows from {start}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_core_float32_requantization_row_equals_the_reference_on_extreme_values(isa):
+    """The float32 (XNNPACK) output stage (on AArch64 the GEMM's and depthwise's NEON
+    stage: SCVTF, FMUL, FCVTNS) against reference/quant.py: the whole int32 range, products
+    beyond int32 (saturation), exact ties of both signs (ties to even), every zero point
+    and clamp."""
+    from edgecnn import _core
+    from edgecnn.reference import quant
+    rng = np.random.default_rng(11)
+    n = 100_000
+    acc = rng.integers(-2**31, 2**31, n).astype(np.int32)
+    acc[:6] = [-2**31, 2**31 - 1, 0, 1, -1, 3]
+    scale = (10.0 ** rng.uniform(-10, 1, n)).astype(np.float32)
+    ties = slice(6, 20_000)        # acc * 2^-k inside the int8 range, many exactly halfway
+    acc[ties] = rng.integers(-300, 300, 20_000 - 6)
+    scale[ties] = np.float32(2.0) ** -rng.integers(1, 3, 20_000 - 6).astype(np.float32)
+    scale[20_000:21_000] = np.float32(1e9)        # products far beyond int32: saturation
+    want_float = quant.requantize_float32(acc, scale)
+    with instruction_set(isa):
+        for zero_point, lo, hi in ((0, -128, 127), (-128, -128, 127), (127, -128, 127),
+                                   (-5, -128, 0), (3, -20, 90)):
+            want = quant.clamp_to_output(want_float, zero_point, lo, hi)
+            got = _core.requantize_row_float32_for_test(acc, scale, zero_point, lo, hi)
+            assert_bitexact(got, want, f"float32 row, zero point {zero_point} [{lo}, {hi}]")
+            for start in range(0, 3000, 13):   # partial vectors
+                piece = slice(start, start + 13)
+                got = _core.requantize_row_float32_for_test(acc[piece], scale[piece],
+                                                            zero_point, lo, hi)
+                assert_bitexact(got, want[piece], f"float32 rows from {start}")
+
+
+def _every_pair_model(op: str, scales, zero_points, b_shape=(1, 256, 256, 1)):
+    """An ADD of two [1, 256, 256, 1] int8 tensors (b possibly broadcast)."""
+    mb = ModelBuilder()
+    a = mb.tensor((1, 256, 256, 1), scale=scales[0], zero_point=zero_points[0])
+    b = mb.tensor(b_shape, scale=scales[1], zero_point=zero_points[1])
+    y = mb.tensor((1, 256, 256, 1), scale=scales[2], zero_point=zero_points[2])
+    mb.op(op, [a, b], [y], activation="NONE")
+    mb.inputs, mb.outputs = [a, b], [y]
+    return mb.build()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("profile", ["tflm", "xnnpack"])
+def test_core_add_on_every_pair_of_inputs_with_exact_ties(isa, profile):
+    """ADD of every (a, b) int8 pair, with scales whose ratios are powers of two, so half
+    the sums are exact ties of both signs (TFLite: double rounding; XNNPACK: the sum's
+    shift rounds ties up), same shapes and broadcast (a row of b reused)."""
+    everything = np.arange(-128, 128, dtype=np.int8)
+    a = np.repeat(everything, 256).reshape(1, 256, 256, 1)
+    b = np.tile(everything, 256).reshape(1, 256, 256, 1)
+    for scales, zero_points in (((0.0625, 0.0625, 0.125), (0, 0, 0)),
+                                ((0.0625, 0.03125, 0.125), (-7, 100, 3)),
+                                ((0.5, 0.25, 0.25), (127, -128, -1))):
+        for b_shape, b_value in (((1, 256, 256, 1), b), ((1, 1, 256, 1), b[:, :1])):
+            with instruction_set(isa):
+                model = edgecnn.load(_every_pair_model("ADD", scales, zero_points, b_shape),
+                                     profile=profile)
+                got = model.run([a, b_value], backend="core")
+            assert_bitexact(got, model.run([a, b_value], backend="reference"),
+                            f"{profile} {isa} {scales} {zero_points} b {b_shape}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_core_average_pool_and_mean_on_extreme_sums_and_exact_ties(isa):
+    """AVERAGE_POOL_2D over windows of 2 to 400 taps (the NEON kernel's int16 sums are
+    flushed every 256 taps) on all -128, all 127 and values that make every rounding an
+    exact tie of either sign; MEAN of pairs (half of them ties) on every profile."""
+    rng = np.random.default_rng(5)
+    for shape, filt, stride in (((1, 20, 20, 37), (20, 20), (1, 1)),
+                                ((1, 6, 7, 19), (2, 1), (1, 1)),
+                                ((1, 9, 9, 64), (3, 3), (2, 2))):
+        mb = ModelBuilder()
+        x = mb.tensor(shape, scale=0.05, zero_point=-3)
+        out_h = (shape[1] - filt[0]) // stride[0] + 1
+        out_w = (shape[2] - filt[1]) // stride[1] + 1
+        y = mb.tensor((1, out_h, out_w, shape[3]), scale=0.05, zero_point=-3)
+        mb.op("AVERAGE_POOL_2D", [x], [y], padding="VALID", stride=stride, filter=filt,
+              activation="NONE")
+        mb.inputs, mb.outputs = [x], [y]
+        data = mb.build()
+        values = rng.integers(-128, 128, shape)
+        values[..., 0], values[..., 1] = -128, 127                # extreme sums
+        values[..., 2:6] = rng.choice([-128, 127, 1, -1], (1,) + shape[1:3] + (4,))
+        for inputs in (values.astype(np.int8), np.full(shape, -128, np.int8)):
+            with instruction_set(isa):
+                model = edgecnn.load(data)
+                got = model.run(inputs, backend="core")
+            assert_bitexact(got, model.run(inputs, backend="reference"), f"pool {shape} {isa}")
+    pairs = np.stack(np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)))
+    pairs = pairs.reshape(1, 2, 256 * 256, 1).astype(np.int8)
+    for profile in ("tflm", "litert-ref", "xnnpack"):
+        for x_zp, y_zp in ((0, 0), (-5, 17)):
+            mb = ModelBuilder()
+            x = mb.tensor((1, 2, 256 * 256, 1), scale=0.1, zero_point=x_zp)
+            axis = mb.tensor((1,), "int32", data=np.array([1], np.int32))
+            y = mb.tensor((1, 1, 256 * 256, 1), scale=0.1, zero_point=y_zp)
+            mb.op("MEAN", [x, axis], [y], keep_dims=True)
+            mb.inputs, mb.outputs = [x], [y]
+            with instruction_set(isa):
+                model = edgecnn.load(mb.build(), profile=profile)
+                got = model.run(pairs, backend="core")
+            assert_bitexact(got, model.run(pairs, backend="reference"),
+                            f"mean of pairs {profile} {isa} zero points {x_zp} {y_zp}")
 
 
 @settings(max_examples=100, deadline=None)

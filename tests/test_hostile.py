@@ -110,6 +110,31 @@ def test_mean_whose_int32_sum_can_overflow():
     _loads_or_raises(data, AccumulatorRangeError, r"operator 0 \(MEAN\)")
 
 
+def test_xnnpack_mean_whose_float32_scale_is_not_finite():
+    """Found by the fuzzer (seed 2026, mutant 123049: mean_io_uint8.tflite with the MEAN's
+    input scale set to 3.4e38): under the xnnpack profile in/out does not fit a float32,
+    the scale XNNPACK multiplies the sum by is inf, and the core (127) and the reference
+    (-128) disagreed. Refused at load, as the integer profiles refuse its multiplier."""
+    data = _single_op("MEAN", [(1, 9, 9, 6)], (1, 6), in_scale=3.4e38, out_scale=0.0017,
+                      in_zp=9, constants=[np.array([1, 2], np.int32)], keep_dims=False)
+    with pytest.raises(ModelFormatError, match=r"operator 0 \(MEAN\): .*float32"):
+        edgecnn.load(data, profile="xnnpack")
+
+
+@pytest.mark.parametrize("value, want", [(127, 127), (-128, -128)])
+def test_xnnpack_mean_whose_float32_product_overflows_saturates(value, want):
+    """A finite float32 scale whose product with the sum overflows to +-inf: XNNPACK clamps
+    in float before converting, so the mean saturates (first principles: the real mean is
+    +-1e32, far outside what the output scale 1e-8 can represent; LiteRT with XNNPACK gives
+    the same). The reference converted inf to an integer first (-2^63: -128 for both signs)."""
+    data = _single_op("MEAN", [(1, 9, 9, 6)], (1, 6), in_scale=1e30, out_scale=1e-8,
+                      constants=[np.array([1, 2], np.int32)], keep_dims=False)
+    model = edgecnn.load(data, profile="xnnpack")
+    x = np.full((1, 9, 9, 6), value, np.int8)
+    for backend in ("reference", "core"):
+        assert np.array_equal(model.run(x, backend=backend), np.full((1, 6), want)), backend
+
+
 def test_average_pool_whose_int32_sum_can_overflow():
     """128 * 4096 * 4096 = 2^31 > 2^31 - 1."""
     data = _single_op("AVERAGE_POOL_2D", [(1, 4096, 4096, 1)], (1, 1, 1, 1),

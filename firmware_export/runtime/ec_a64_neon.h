@@ -28,6 +28,20 @@
 
 #include "ec_gemm_s8.h"
 
+/* ADD's parameters (reference/elementwise.py add), each shift split into left = max(shift, 0)
+   and right = max(-shift, 0). TFLite (xnnpack = 0, add_common.cc): left_shift and three
+   double-rounding multipliers. XNNPACK (xnnpack = 1, qs8-vadd): m1, m2 and one right shift
+   ro of the sum; left_shift, the l/r shifts and mo unused. */
+typedef struct {
+    int32_t zp1, zp2, out_zp, left_shift;
+    int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro;
+    int32_t act_min, act_max;
+    int32_t xnnpack;
+} ec_a64_add_params;
+
+/* The largest window ec_a64_average_pool divides exactly in float32 (ec_a64_rounded_average). */
+#define EC_A64_POOL_MAX_COUNT 65536
+
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
 #include <string.h>
@@ -579,15 +593,94 @@ static inline void ec_a64_depthwise_row(const int8_t *x, ptrdiff_t ow, ptrdiff_t
             out, dst);
 }
 
-/* ---- ADD ------------------------------------------------------------------------------ */
+/* One row of depthwise output pixels with depth multiplier > 1: output channel oc reads input
+   channel oc / multiplier. For each output pixel ox (its window's corner at x + ox *
+   pixel_step, tap t at + tap_offset[t]), acc[oc] = bias[oc] + sum over taps of
+   x[oc / multiplier] * w[t][oc] (w: int8 [ntaps][coutp], coutp a multiple of 16), requantized
+   (out->mode EC_OUT_DOUBLE or EC_OUT_FLOAT32) into dst + ox * cout + oc. A table lookup
+   (TBL) spreads the input channels of 16 output lanes, fixed per group of 16, over them;
+   products as int16 (SMULL), widened into int32 (SADDW). */
+static inline void ec_a64_depthwise_multiplier_row(const int8_t *x, ptrdiff_t ow,
+        ptrdiff_t pixel_step, const ptrdiff_t *tap_offset, ptrdiff_t ntaps,
+        ptrdiff_t multiplier, const int8_t *w, const int32_t *bias, ptrdiff_t cout,
+        ptrdiff_t coutp, const ec_gemm_out *out, int8_t *dst)
+{
+    const int mode = out->mode;
+    ptrdiff_t c, ox, t;
+    int j;
+    for (c = 0; c < cout; c += 16) {
+        const ptrdiff_t first = c / multiplier;   /* the group's first input channel */
+        uint8_t lane[16];
+        uint8x16_t spread;
+        ec_a64_stage s;
+        for (j = 0; j < 16; ++j)   /* (c + j) / m - c / m <= 15 / m + 1 < 16 */
+            lane[j] = (uint8_t)((c + j) / multiplier - first);
+        spread = vld1q_u8(lane);
+        ec_a64_stage_load(&s, mode, out, c);
+        for (ox = 0; ox < ow; ++ox) {
+            const int8_t *pixel = x + ox * pixel_step + first;
+            int32x4_t acc[4];
+            for (j = 0; j < 4; ++j)
+                acc[j] = vld1q_s32(bias + c + 4 * j);
+            for (t = 0; t < ntaps; ++t) {
+                const int8x16_t xv = vqtbl1q_s8(vld1q_s8(pixel + tap_offset[t]), spread);
+                const int8x16_t wv = vld1q_s8(w + t * coutp + c);
+                const int16x8_t l = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+                const int16x8_t h = vmull_high_s8(xv, wv);
+                acc[0] = vaddw_s16(acc[0], vget_low_s16(l));
+                acc[1] = vaddw_high_s16(acc[1], l);
+                acc[2] = vaddw_s16(acc[2], vget_low_s16(h));
+                acc[3] = vaddw_high_s16(acc[3], h);
+            }
+            ec_a64_store_bytes(dst + ox * cout + c, cout - c, ec_a64_stage_apply(&s, mode, acc));
+        }
+    }
+}
 
-/* ADD's fixed-point parameters (reference/elementwise.py add, add_common.cc), each shift
-   split into left = max(shift, 0) and right = max(-shift, 0). */
-typedef struct {
-    int32_t zp1, zp2, out_zp, left_shift;
-    int32_t m1, l1, r1, m2, l2, r2, mo, lo_shift, ro;
-    int32_t act_min, act_max;
-} ec_a64_add_params;
+/* ---- requantization rows ------------------------------------------------------------ */
+
+/* dst[c] = the output stage of acc[c] (out->mode EC_OUT_DOUBLE or EC_OUT_FLOAT32, per-channel
+   arrays n long) for c < n; nothing read or written past n (a last partial vector goes
+   through zero-padded copies). */
+static inline void ec_a64_requantize_row(const int32_t *acc, int8_t *dst, ptrdiff_t n,
+                                         const ec_gemm_out *out)
+{
+    const int mode = out->mode;
+    ec_a64_stage s;
+    int32x4_t v[4];
+    ptrdiff_t c;
+    int j;
+    for (c = 0; c + 16 <= n; c += 16) {
+        ec_a64_stage_load(&s, mode, out, c);
+        for (j = 0; j < 4; ++j)
+            v[j] = vld1q_s32(acc + c + 4 * j);
+        vst1q_s8(dst + c, ec_a64_stage_apply(&s, mode, v));
+    }
+    if (c < n) {
+        const size_t rest = (size_t)(n - c);
+        int32_t a[16] = {0}, m[16] = {0}, l[16] = {0}, r[16] = {0};
+        float f[16] = {0};
+        ec_gemm_out tail = *out;
+        memcpy(a, acc + c, rest * sizeof a[0]);
+        if (mode == EC_OUT_FLOAT32) {
+            memcpy(f, out->scale + c, rest * sizeof f[0]);
+        } else {
+            memcpy(m, out->multiplier + c, rest * sizeof m[0]);
+            memcpy(l, out->left + c, rest * sizeof l[0]);
+            memcpy(r, out->right + c, rest * sizeof r[0]);
+        }
+        tail.multiplier = m;
+        tail.left = l;
+        tail.right = r;
+        tail.scale = f;
+        ec_a64_stage_load(&s, mode, &tail, 0);
+        for (j = 0; j < 4; ++j)
+            v[j] = vld1q_s32(a + 4 * j);
+        ec_a64_store_bytes(dst + c, (ptrdiff_t)rest, ec_a64_stage_apply(&s, mode, v));
+    }
+}
+
+/* ---- ADD ------------------------------------------------------------------------------ */
 
 /* (x - zero point) << left_shift for the 8 int8 of x as two int32 vectors. */
 EC_A64_INLINE void ec_a64_add_widen(int8x8_t x, int16x8_t zero_point, int32x4_t shift,
@@ -598,15 +691,20 @@ EC_A64_INLINE void ec_a64_add_widen(int8x8_t x, int16x8_t zero_point, int32x4_t 
     *hi = vshlq_s32(vmovl_high_s16(centred), shift);
 }
 
-/* ADD of two same-shape int8 rows, double rounding: out = clamp(MBQM(MBQM((a - zp1) <<
-   left_shift, m1) + MBQM((b - zp2) << left_shift, m2), mo) + out_zp). 16 at a time, the
-   last partial vector through a copy (nothing read or written past n). */
+/* ADD of two same-shape int8 rows, 16 at a time, the last partial vector through a copy
+   (nothing read or written past n).
+   TFLite: out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) << left_shift,
+   m2), mo) + out_zp), double rounding.
+   XNNPACK: out = clamp((((a - zp1) * m1 + (b - zp2) * m2 + 2^(ro-1)) >> ro) + out_zp): the
+   multipliers are below 2^21 (reference.quant.xnnpack_add_multipliers) so |sum| < 2^30, and
+   SRSHL by -ro is exactly that rounding shift (ties up). */
 static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                                    const ec_a64_add_params *q)
 {
     const int16x8_t zp1 = vdupq_n_s16((int16_t)q->zp1), zp2 = vdupq_n_s16((int16_t)q->zp2);
     const int16x8_t out_zp = vdupq_n_s16((int16_t)q->out_zp);
-    const int32x4_t shift = vdupq_n_s32(q->left_shift);
+    const int xnnpack = q->xnnpack;
+    const int32x4_t shift = vdupq_n_s32(xnnpack ? 0 : q->left_shift);
     const int32x4_t m1 = vdupq_n_s32(q->m1), l1 = vdupq_n_s32(q->l1), r1 = vdupq_n_s32(-q->r1);
     const int32x4_t m2 = vdupq_n_s32(q->m2), l2 = vdupq_n_s32(q->l2), r2 = vdupq_n_s32(-q->r2);
     const int32x4_t mo = vdupq_n_s32(q->mo), lo_shift = vdupq_n_s32(q->lo_shift);
@@ -631,11 +729,156 @@ static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out
         ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
         ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
         ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
-        for (j = 0; j < 4; ++j)
-            sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
-                                           ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
+        for (j = 0; j < 4; ++j) {
+            if (xnnpack)
+                sum[j] = vrshlq_s32(vmlaq_s32(vmulq_s32(x[j], m1), y[j], m2), ro);
+            else
+                sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
+                                               ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
+        }
         ec_a64_store_bytes(out + i, n - i,
                            ec_a64_narrow(sum[0], sum[1], sum[2], sum[3], out_zp, lo, hi));
+    }
+}
+
+/* ---- AVERAGE_POOL_2D and MEAN: sums over taps ----------------------------------------- */
+
+/* The sums of 16 channels over ny x nx taps (tap (iy, ix) at x + iy * row_stride + ix *
+   tap_stride) plus start, as 4 int32 vectors. The lanes add in int16 for up to 256 taps
+   at a time (|sum| <= 128 * 256 fits), then widen into int32. */
+EC_A64_INLINE void ec_a64_sum_taps16(const int8_t *x, ptrdiff_t ny, ptrdiff_t nx,
+                                     ptrdiff_t row_stride, ptrdiff_t tap_stride, int32_t start,
+                                     int32x4_t sum[4])
+{
+    int16x8_t lo = vdupq_n_s16(0), hi = vdupq_n_s16(0);
+    ptrdiff_t iy, ix;
+    int pending = 0;
+    sum[0] = sum[1] = sum[2] = sum[3] = vdupq_n_s32(start);
+    for (iy = 0; iy < ny; ++iy) {
+        const int8_t *row = x + iy * row_stride;
+        for (ix = 0; ix < nx; ++ix) {
+            const int8x16_t v = vld1q_s8(row + ix * tap_stride);
+            lo = vaddw_s8(lo, vget_low_s8(v));
+            hi = vaddw_high_s8(hi, v);
+            if (++pending == 256) {
+                sum[0] = vaddw_s16(sum[0], vget_low_s16(lo));
+                sum[1] = vaddw_high_s16(sum[1], lo);
+                sum[2] = vaddw_s16(sum[2], vget_low_s16(hi));
+                sum[3] = vaddw_high_s16(sum[3], hi);
+                lo = hi = vdupq_n_s16(0);
+                pending = 0;
+            }
+        }
+    }
+    sum[0] = vaddw_s16(sum[0], vget_low_s16(lo));
+    sum[1] = vaddw_high_s16(sum[1], lo);
+    sum[2] = vaddw_s16(sum[2], vget_low_s16(hi));
+    sum[3] = vaddw_high_s16(sum[3], hi);
+}
+
+/* reference.quant.rounded_average on 4 lanes: (sum + count / 2) / count for positive sums,
+   (sum - count / 2) / count otherwise, C division (towards zero). In float32: for count <=
+   EC_A64_POOL_MAX_COUNT the numerator (|.| <= 128.5 * count < 2^24) and count convert
+   exactly; FDIV rounds the quotient q (|q| <= 128.5) correctly, with an error of at most
+   2^-17 (half an ulp below 256), while a q that is not an integer lies at least 1 / count
+   >= 2^-16 from every integer, so the rounding never reaches the next integer and FCVTZS's
+   truncation gives C's quotient. */
+EC_A64_INLINE int32x4_t ec_a64_rounded_average(int32x4_t sum, int32x4_t half, float32x4_t count)
+{
+    const int32x4_t numerator = vbslq_s32(vcgtzq_s32(sum), vaddq_s32(sum, half),
+                                          vsubq_s32(sum, half));
+    return vcvtq_s32_f32(vdivq_f32(vcvtq_f32_s32(numerator), count));
+}
+
+/* AVERAGE_POOL_2D int8 (reference/pooling.py): x [n][h][w][c] -> y [n][oh][ow][c], the
+   average over each window's in-image taps (count = taps inside, at most
+   EC_A64_POOL_MAX_COUNT: the caller checks fh * fw), clamped to [lo, hi]. Loads may read up
+   to 15 bytes past a pixel's channels (the top of this file). */
+static inline void ec_a64_average_pool(const int8_t *x, ptrdiff_t n, ptrdiff_t h, ptrdiff_t w,
+                                       ptrdiff_t c, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t fh,
+                                       ptrdiff_t fw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t top,
+                                       ptrdiff_t left, int32_t lo, int32_t hi, int8_t *y)
+{
+    const int16x8_t no_offset = vdupq_n_s16(0);
+    const int8x16_t vlo = vdupq_n_s8((int8_t)lo), vhi = vdupq_n_s8((int8_t)hi);
+    ptrdiff_t b, oy, ox, ch;
+    for (b = 0; b < n; ++b)
+        for (oy = 0; oy < oh; ++oy) {
+            const ptrdiff_t y0 = oy * sh - top < 0 ? 0 : oy * sh - top;
+            const ptrdiff_t y1 = oy * sh - top + fh < h ? oy * sh - top + fh : h;
+            for (ox = 0; ox < ow; ++ox) {
+                const ptrdiff_t x0 = ox * sw - left < 0 ? 0 : ox * sw - left;
+                const ptrdiff_t x1 = ox * sw - left + fw < w ? ox * sw - left + fw : w;
+                const int32_t count = (int32_t)((y1 - y0) * (x1 - x0));
+                const int32x4_t half = vdupq_n_s32(count / 2);
+                const float32x4_t fcount = vdupq_n_f32((float)count);
+                const int8_t *corner = x + ((b * h + y0) * w + x0) * c;
+                int8_t *dst = y + ((b * oh + oy) * ow + ox) * c;
+                for (ch = 0; ch < c; ch += 16) {
+                    int32x4_t s[4];
+                    int j;
+                    ec_a64_sum_taps16(corner + ch, y1 - y0, x1 - x0, w * c, c, 0, s);
+                    if (count > 0)
+                        for (j = 0; j < 4; ++j)
+                            s[j] = ec_a64_rounded_average(s[j], half, fcount);
+                    ec_a64_store_bytes(dst + ch, c - ch,
+                                       ec_a64_narrow(s[0], s[1], s[2], s[3], no_offset, vlo,
+                                                     vhi));
+                }
+            }
+        }
+}
+
+/* MEAN over a block of axes (reference/reduce.py): x [outer][reduced][inner] ->
+   total[outer][inner] = start + the sum over the reduced axis (start: TFLite's
+   -zero_point * count, XNNPACK's 0). */
+static inline void ec_a64_mean_sums(const int8_t *x, ptrdiff_t outer, ptrdiff_t reduced,
+                                    ptrdiff_t inner, int32_t start, int32_t *total)
+{
+    ptrdiff_t o, i;
+    for (o = 0; o < outer; ++o)
+        for (i = 0; i < inner; i += 16) {
+            int32x4_t s[4];
+            int32_t *dst = total + o * inner + i;
+            int j;
+            ec_a64_sum_taps16(x + o * reduced * inner + i, reduced, 1, inner, 0, start, s);
+            if (inner - i >= 16) {
+                for (j = 0; j < 4; ++j)
+                    vst1q_s32(dst + 4 * j, s[j]);
+            } else {
+                int32_t tmp[16];
+                for (j = 0; j < 4; ++j)
+                    vst1q_s32(tmp + 4 * j, s[j]);
+                memcpy(dst, tmp, (size_t)(inner - i) * sizeof tmp[0]);
+            }
+        }
+}
+
+/* XNNPACK's MEAN output (reference.quant.xnnpack_mean_convert): y = clamp(rint(float(total)
+   * scale + zero_point), -128, 127), the multiply and the add rounded separately in float32
+   (build with -ffp-contract=off, as ISO C modes do: a fused FMLA would round once), FCVTNS
+   rounds ties to even and saturates. Nothing read or written past n. */
+static inline void ec_a64_mean_xnnpack_row(const int32_t *total, ptrdiff_t n, float scale,
+                                           float zero_point, int8_t *y)
+{
+    const float32x4_t vs = vdupq_n_f32(scale), vz = vdupq_n_f32(zero_point);
+    const int16x8_t no_offset = vdupq_n_s16(0);
+    const int8x16_t lo = vdupq_n_s8(-128), hi = vdupq_n_s8(127);
+    ptrdiff_t i;
+    for (i = 0; i < n; i += 16) {
+        int32_t t[16] = {0};
+        int32x4_t q[4];
+        int j;
+        const int32_t *src = total + i;
+        if (n - i < 16) {
+            memcpy(t, total + i, (size_t)(n - i) * sizeof t[0]);
+            src = t;
+        }
+        for (j = 0; j < 4; ++j) {
+            const float32x4_t product = vmulq_f32(vcvtq_f32_s32(vld1q_s32(src + 4 * j)), vs);
+            q[j] = vcvtnq_s32_f32(vaddq_f32(product, vz));
+        }
+        ec_a64_store_bytes(y + i, n - i, ec_a64_narrow(q[0], q[1], q[2], q[3], no_offset, lo, hi));
     }
 }
 
