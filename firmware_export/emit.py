@@ -235,9 +235,9 @@ def _fast_kernel(q: QGraph, node: QNode) -> int | None:
         in_place = ((kh, kw) == (1, 1) and tuple(p.padding) == (0, 0)) or kw * cin >= 32
         # short kernel rows read in place cost more in loop overhead than an im2col copy
         return 0 if in_place else 2 * kh * kw * cin
-    if (node.op == "DEPTHWISE_CONV_2D" and p.depth_multiplier == 1
-            and p.weights.shape[2] % 4 == 0 and _fast_requant(p, np.moveaxis(p.weights, 2, 0))):
-        return 0
+    if (node.op == "DEPTHWISE_CONV_2D" and p.weights.shape[0] * p.weights.shape[1] <= 49
+            and _fast_requant(p, np.moveaxis(p.weights, 2, 0))):
+        return 0   # (49: EC_MCU_DEPTHWISE_MAX_TAPS, runtime/ec_runtime.h)
     if node.op == "FULLY_CONNECTED" and _fast_requant(p, p.weights):
         return 0
     if node.op == "ADD" and _fast_add(q, node):
@@ -249,11 +249,83 @@ def _fast_kernel(q: QGraph, node: QNode) -> int | None:
     return None
 
 
+def _depthwise_grouped(node: QNode) -> bool:
+    """Does the depthwise layer take ec_mcu_depthwise_conv2d_s8 (four channels per
+    word), rather than ec_mcu_depthwise_pairs_s8 (two taps per word)?"""
+    return node.params.depth_multiplier == 1 and node.params.weights.shape[2] >= 4
+
+
+def _pack_depthwise_groups(weights: np.ndarray) -> np.ndarray:
+    """[kh, kw, C] -> [group][kh * kw][4] for groups of four channels starting at 0, 4,
+    ... and, if C is not a multiple of 4, C - 4 (ec_mcu_depthwise_conv2d_s8's order)."""
+    kh, kw, c = weights.shape
+    starts = list(range(0, c - 3, 4)) + ([c - 4] if c % 4 else [])
+    taps = weights.reshape(kh * kw, c)
+    return np.stack([taps[:, s:s + 4] for s in starts])
+
+
+def _pack_depthwise_pairs(weights: np.ndarray, in_channels: int) -> np.ndarray:
+    """[kh, kw, C * M] -> ec_mcu_depthwise_pairs_s8's order: per input channel, per group
+    of 4 (then 2, then 1) output channels, per pair of taps t, t + 1 (padded with a zero
+    tap to an even count), the words {w[t][m], w[t][m+1], w[t+1][m], w[t+1][m+1]} for
+    each m of the group in steps of 2 (a group of one has zeros for m + 1)."""
+    kh, kw, cout = weights.shape
+    mult, taps = cout // in_channels, kh * kw
+    w = weights.reshape(taps, in_channels, mult).transpose(1, 0, 2)          # [c][t][m]
+    w = np.concatenate([w, np.zeros((in_channels, taps % 2, mult), w.dtype)], axis=1)
+    pairs = w.shape[1] // 2
+    groups, m = [], 0
+    for size in [4] * (mult // 4) + [2] * (mult % 4 // 2) + [1] * (mult % 2):
+        g = w[:, :, m:m + size]
+        if size == 1:
+            g = np.concatenate([g, np.zeros_like(g)], axis=2)
+        width = g.shape[2]   # [c][pair][tap of the pair][m pair][m of the pair]
+        g = g.reshape(in_channels, pairs, 2, width // 2, 2).transpose(0, 1, 3, 2, 4)
+        groups.append(g.reshape(in_channels, -1))
+        m += size
+    return np.concatenate(groups, axis=1)
+
+
+def _narrow_fc(node: QNode) -> bool:
+    """Does the FC take ec_mcu_fully_connected_narrow_s8 (at most 3 outputs, weights
+    stored sign-extended: twice their bytes, a few KB at most)?"""
+    if node.op != "FULLY_CONNECTED":
+        return False
+    out_f, in_f = node.params.weights.shape
+    return out_f <= 3 and in_f % 4 == 0
+
+
+def _pack_narrow_fc(weights: np.ndarray) -> np.ndarray:
+    """[out, in] -> int32 words of two int16 halves (low first), per pair of outputs
+    (o, o + 1; zeros for a missing o + 1), per 4 inputs i: {w[o][i], w[o][i+2]},
+    {w[o][i+1], w[o][i+3]}, then the same for o + 1 (ec_mcu_fully_connected_narrow_s8)."""
+    out_f, in_f = weights.shape
+    w = np.zeros((out_f + out_f % 2, in_f), np.int64)
+    w[:out_f] = weights
+    w = w.reshape(-1, 2, in_f // 4, 2, 2)      # [pair][o of the pair][i // 4][i // 2 % 2][i % 2]
+    w = w.transpose(0, 2, 1, 4, 3)             # [pair][i // 4][o][i % 2: word][i // 2 % 2: half]
+    halves = w & 0xFFFF
+    words = halves[..., 0] | (halves[..., 1] << 16)
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def _mcu_weights(node: QNode, in_channels: int) -> tuple[str, np.ndarray]:
+    """(C type, values) of a fast layer's weights, in the order its kernel reads them."""
+    p = node.params
+    if node.op == "DEPTHWISE_CONV_2D" and _depthwise_grouped(node):
+        return "int8_t", _pack_depthwise_groups(p.weights)
+    if node.op == "DEPTHWISE_CONV_2D":
+        return "int8_t", _pack_depthwise_pairs(p.weights, in_channels)
+    if _narrow_fc(node):
+        return "int32_t", _pack_narrow_fc(p.weights)
+    return "int8_t", p.weights
+
+
 def _gemm_variant(node: QNode) -> str:
     """The ec_mcu_gemm_* function of a conv or FC layer (runtime/ec_runtime.h): chosen
     here, so that only the variants the model uses are linked."""
     p = node.params
-    if node.op == "DEPTHWISE_CONV_2D":
+    if node.op == "DEPTHWISE_CONV_2D" or _narrow_fc(node):
         return "NULL"
     if (p.activation_min, p.activation_max) != (-128, 127):
         return "ec_mcu_gemm_clamp_s8"
@@ -626,33 +698,39 @@ class _Writer:
             per_output = np.moveaxis(p.weights, 2, 0) if depthwise else p.weights
             geometry = [*x.shape, y.shape[1], y.shape[2], cout, kh, kw, *p.stride, *p.dilation,
                         *p.padding]
-            if depthwise:   # border outputs start from the raw bias
+            if depthwise and _depthwise_grouped(node):   # border outputs start from the raw bias
                 bias = self.array("int32_t", f"{name}_bias", p.bias)
-        packed = p.weights
+        padding_row = "NULL"
         folded = folded_bias(p.bias, per_output, p.input_zero_point)
-        if node.op == "DEPTHWISE_CONV_2D":   # [channels / 4][kh * kw][4]: a group's taps together
-            kh, kw, c = p.weights.shape
-            packed = p.weights.reshape(kh * kw, c // 4, 4).transpose(1, 0, 2)
-        else:                                # the GEMM's output stage takes 2 * accumulator
+        if node.op == "DEPTHWISE_CONV_2D" and not _depthwise_grouped(node):
+            # taps outside the image read the zero point
+            padding_row = self.array("int8_t", f"{name}_padding_row",
+                                     np.full(x.shape[-1], p.input_zero_point, np.int8))
+        elif node.op != "DEPTHWISE_CONV_2D":  # the GEMM's output stage takes 2 * accumulator
             folded = (2 * folded.astype(np.int64)).astype(np.int32)
             if node.op == "CONV_2D" and not self.fast[node.index] and (
                     p.weights.shape[1:3] != (1, 1) or tuple(p.padding) != (0, 0)):
                 bias = self.array("int32_t", f"{name}_bias", p.bias)   # border pixels
-        w = self.array("int8_t", f"{name}_weights", packed)
+        ctype, packed = _mcu_weights(node, x.shape[-1])
+        w = self.array(ctype, f"{name}_weights", packed)
+        if ctype != "int8_t":   # aligned words, read as such by the kernel
+            w = f"(const int8_t *){w}"
         fb = self.array("int32_t", f"{name}_folded_bias", folded)
         requant = np.stack([np.broadcast_to(p.requant.multiplier, (cout,)),
                             np.broadcast_to(-np.asarray(p.requant.shift) - 1, (cout,))], axis=1)
         rq = self.array("int32_t", f"{name}_requant", requant)
         fields = [*geometry, p.input_zero_point, w, bias, fb,
                   f"{{{rq}, {2 * p.output_zero_point + 1}, {p.activation_min}, "
-                  f"{p.activation_max}}}", _gemm_variant(node)]
+                  f"{p.activation_max}}}", _gemm_variant(node), padding_row]
         self.definitions.append(f"static const ec_mcu_conv_params {params} = "
                                 f"{{{', '.join(map(str, fields))}}};\n")
         if node.op == "FULLY_CONNECTED":
             rows = int(np.prod(x.shape)) // p.weights.shape[1]
-            return f"ec_mcu_fully_connected_s8(&{params}, {rows}, {src}, {dst});"
+            fn = "ec_mcu_fully_connected_narrow_s8" if _narrow_fc(node) else "ec_mcu_fully_connected_s8"
+            return f"{fn}(&{params}, {rows}, {src}, {dst});"
         if node.op == "DEPTHWISE_CONV_2D":
-            return f"ec_mcu_depthwise_conv2d_s8(&{params}, {src}, {dst});"
+            fn = "conv2d" if _depthwise_grouped(node) else "pairs"
+            return f"ec_mcu_depthwise_{fn}_s8(&{params}, {src}, {dst});"
         step = next(k for k, n in enumerate(q.nodes) if n is node)
         scratch = (f"(int8_t *)(void *)(arena + {plan.scratch_offsets[step]})"
                    if self.fast[node.index] else "NULL")

@@ -9,6 +9,10 @@ other model, so they stay the judges.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+
 from edgecnn.tflite_writer import ModelBuilder as _Writer
 
 
@@ -52,3 +56,17 @@ def fully_connected_model(weights, bias, *, input_scale, input_zp, weight_scales
     mb.op("FULLY_CONNECTED", [x, w, bb], [y], **options)
     mb.inputs, mb.outputs = [x], [y]
     return mb.build()
+
+
+def write_models(out_dir: str, generator: str, seed: int, models: dict[str, bytes]) -> None:
+    """Write name.tflite for each model and a manifest.json with their provenance."""
+    os.makedirs(out_dir, exist_ok=True)
+    manifest = {"generator": generator, "seed": seed, "models": {}}
+    for name, data in models.items():
+        with open(os.path.join(out_dir, name + ".tflite"), "wb") as f:
+            f.write(data)
+        manifest["models"][name + ".tflite"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                                "bytes": len(data)}
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")

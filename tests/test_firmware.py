@@ -25,6 +25,7 @@ MODELS = all_models()
 # Every op kind and I/O type once, plus the networks: what runs under emulation.
 EMULATED = [p for p in MODELS if "/nets/" in p or "digits_" in p or any(
     k in p for k in ("conv_3x3_s2_same", "dw_multiplier2", "avgpool_2x2", "maxpool_3x3_s2",
+                     "mcu/dw_multipliers", "mcu/dw_dilated", "mcu/fc_rows3",
                      "add_relu", "concat.", "pad.", "mean", "softmax", "logistic", "hard_swish",
                      "relu6_standalone", "_s2b", "fc_flatten_dynamic", "dilation2_valid",
                      "nchw_conv_fc."))]

@@ -420,9 +420,74 @@ void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const 
     p->gemm(p, &row, input, p->in_channels, rows, output);
 }
 
-/* ---- depthwise (depth multiplier 1, channels a multiple of 4) -----------------------
- * Weights are packed by the exporter as [channels / 4][kh * kw][4]: the taps of four
- * channels are consecutive words. The sum of a channel is acc = start + sum over the
+/* ---- FC with one or two outputs per pair (ec_mcu_fully_connected_narrow_s8) -----------
+ * A narrow FC (MobileNetV2's 1280 -> 2) is a long dot product per output, where the
+ * sign extension of the weights costs as much as the multiplies. The exporter stores
+ * its weights already extended, as int32 words of two int16 halves, for each pair of
+ * outputs (o, o + 1; a missing o + 1 has zeros) and each 4 inputs i..i+3:
+ * {w[o][i], w[o][i+2]}, {w[o][i+1], w[o][i+3]}, {w[o+1][i], w[o+1][i+2]},
+ * {w[o+1][i+1], w[o+1][i+3]}: the input word's SXTB16 halves (bytes 0, 2 and 1, 3) meet
+ * them in SMLAD directly. The input count is a multiple of 4. */
+
+/* acc0, acc1 += 4 inputs at a times 4 packed words at w (low half first) */
+#if defined(__ARM_FEATURE_DSP)
+#define EC_MCU_NARROW_STEP(a, w)                                                         \
+    do {                                                                                 \
+        const uint32_t x = ec_load32(a);                                                 \
+        const uint32_t xe = __sxtb16(x), xo = sxtb16_ror8(x);                            \
+        acc0 = (int32_t)__smlad(xe, (uint32_t)(w)[0], (uint32_t)acc0);                   \
+        acc0 = (int32_t)__smlad(xo, (uint32_t)(w)[1], (uint32_t)acc0);                   \
+        acc1 = (int32_t)__smlad(xe, (uint32_t)(w)[2], (uint32_t)acc1);                   \
+        acc1 = (int32_t)__smlad(xo, (uint32_t)(w)[3], (uint32_t)acc1);                   \
+    } while (0)
+#else
+#define EC_MCU_NARROW_HALVES(x0, x1, word) \
+    ((x0) * (int32_t)(int16_t)((word) & 0xFFFF) + (x1) * ((int32_t)(word) >> 16))
+#define EC_MCU_NARROW_STEP(a, w)                                                         \
+    do {                                                                                 \
+        acc0 += EC_MCU_NARROW_HALVES((a)[0], (a)[2], (w)[0]) +                           \
+                EC_MCU_NARROW_HALVES((a)[1], (a)[3], (w)[1]);                            \
+        acc1 += EC_MCU_NARROW_HALVES((a)[0], (a)[2], (w)[2]) +                           \
+                EC_MCU_NARROW_HALVES((a)[1], (a)[3], (w)[3]);                            \
+    } while (0)
+#endif
+
+void ec_mcu_fully_connected_narrow_s8(const ec_mcu_conv_params *p, int32_t rows,
+                                      const int8_t *input, int8_t *output)
+{
+    const int32_t depth = p->in_channels, channels = p->out_channels;
+    const ec_mcu_output out_stage = p->output;
+    const ec_mcu_output *o = &out_stage;
+    const int clamp = o->activation_min != -128 || o->activation_max != 127;
+    int32_t r, oc;
+    for (r = 0; r < rows; ++r, input += depth, output += channels) {
+        const int32_t *w = (const int32_t *)(const void *)p->weights;
+        for (oc = 0; oc < channels; oc += 2) {
+            const int8_t *a = input, *end = input + depth;
+            int32_t acc0 = 0, acc1 = 0;
+            for (; end - a >= 8; a += 8, w += 8) {
+                EC_MCU_NARROW_STEP(a, w);
+                EC_MCU_NARROW_STEP(a + 4, w + 4);
+            }
+            if (a < end) {
+                EC_MCU_NARROW_STEP(a, w);
+                w += 4;
+            }
+            output[oc] = ec_mcu_output_value(o, p->folded_bias[oc] + 2 * acc0, oc, clamp);
+            if (oc + 1 < channels) {
+                output[oc + 1] = ec_mcu_output_value(o, p->folded_bias[oc + 1] + 2 * acc1,
+                                                     oc + 1, clamp);
+            }
+        }
+    }
+}
+
+/* ---- depthwise (depth multiplier 1, at least 4 channels) ----------------------------
+ * Channels in groups of four: 0, 4, 8, ... and, when the count is not a multiple of 4,
+ * in a second pass over the image, a last group at channels - 4 that overlaps the one
+ * before (its first outputs are computed twice, the same). Weights are packed by the
+ * exporter per group, in this order, as [group][kh * kw][4]: the taps of four channels
+ * are consecutive words. The sum of a channel is acc = start + sum over the
  * taps inside the image of w * (x + offset): interior pixels start from the folded bias
  * with offset 0, border pixels from the bias with offset -input_zero_point (TFLite skips
  * the taps outside the image). */
@@ -454,12 +519,11 @@ void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const 
     } while (0)
 #endif
 
-/* An interior output pixel of a 3x3 depthwise: x = its top-left tap, row = bytes per
-   input row, col = bytes between horizontal taps. */
-static void depthwise_3x3_interior(const ec_mcu_conv_params *p, const int8_t *x, int32_t row,
-                                   int32_t col, int8_t *out)
+/* An interior output pixel of a 3x3 depthwise, its first `channels` channels: x = its
+   top-left tap, row = bytes per input row, col = bytes between horizontal taps. */
+static void depthwise_3x3_interior(const ec_mcu_conv_params *p, int32_t channels,
+                                   const int8_t *x, int32_t row, int32_t col, int8_t *out)
 {
-    const int32_t channels = p->out_channels;
     const int8_t *w = p->weights;
     const int32_t *bias = p->folded_bias;
     const ec_mcu_output out_stage = p->output;
@@ -500,13 +564,12 @@ static void depthwise_3x3_interior(const ec_mcu_conv_params *p, const int8_t *x,
     }
 }
 
-/* Any output pixel: taps ky in [ky0, ky1), kx in [kx0, kx1) of the window whose
-   top-left tap is at x. */
-static void depthwise_pixel(const ec_mcu_conv_params *p, const int8_t *x, int32_t row,
-                            int32_t col, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
-                            const int32_t *start, int32_t offset, int8_t *out)
+/* Any output pixel, its first `channels` channels: taps ky in [ky0, ky1), kx in
+   [kx0, kx1) of the window whose top-left tap is at x. */
+static void depthwise_pixel(const ec_mcu_conv_params *p, int32_t channels, const int8_t *x,
+                            int32_t row, int32_t col, int32_t ky0, int32_t ky1, int32_t kx0,
+                            int32_t kx1, const int32_t *start, int32_t offset, int8_t *out)
 {
-    const int32_t channels = p->out_channels;
     const int32_t kw = p->kernel_width, taps = p->kernel_height * kw;
     const int8_t *w = p->weights;
     const ec_mcu_output out_stage = p->output;
@@ -550,8 +613,10 @@ static void depthwise_pixel(const ec_mcu_conv_params *p, const int8_t *x, int32_
     }
 }
 
-void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
-                                int8_t *output)
+/* The first `groups` channels (a multiple of 4) of every output pixel; the pixels are
+   p->out_channels bytes apart. */
+static void depthwise_groups(const ec_mcu_conv_params *p, int32_t groups, const int8_t *input,
+                             int8_t *output)
 {
     const int32_t kh = p->kernel_height, kw = p->kernel_width, channels = p->out_channels;
     const int32_t row = p->width * channels, col = p->dilation_width * channels;
@@ -574,13 +639,236 @@ void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input
                 const int8_t *x = image + (ptrdiff_t)y0 * row + (ptrdiff_t)x0 * channels;
                 if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
                     if (is_3x3) {
-                        depthwise_3x3_interior(p, x, drow, col, out);
+                        depthwise_3x3_interior(p, groups, x, drow, col, out);
                     } else {
-                        depthwise_pixel(p, x, drow, col, 0, kh, 0, kw, p->folded_bias, 0, out);
+                        depthwise_pixel(p, groups, x, drow, col, 0, kh, 0, kw,
+                                        p->folded_bias, 0, out);
                     }
                 } else {
-                    depthwise_pixel(p, x, drow, col, ky0, ky1, kx0, kx1, p->bias,
+                    depthwise_pixel(p, groups, x, drow, col, ky0, ky1, kx0, kx1, p->bias,
                                     -p->input_zero_point, out);
+                }
+            }
+        }
+    }
+}
+
+void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
+                                int8_t *output)
+{
+    const int32_t channels = p->out_channels, whole = channels / 4 * 4;
+    depthwise_groups(p, whole, input, output);
+    if (whole < channels) { /* the last four channels, as a layer of their own */
+        const int32_t first = channels - 4;
+        ec_mcu_conv_params last = *p;
+        last.weights += whole * p->kernel_height * p->kernel_width;
+        last.bias += first;
+        last.folded_bias += first;
+        last.output.requant += 2 * first;
+        depthwise_groups(&last, 4, input + first, output + first);
+    }
+}
+
+/* ---- depthwise, any depth multiplier M and channel count ------------------------------
+ * Output channel c * M + m takes input channel c. The taps of an output pixel (padded to
+ * an even count: an extra tap repeats the last one, with weights 0) are found in one of
+ * two ways: a pixel whose window lies inside the image reads tap t at x + offsets[t],
+ * x its first tap, offsets the same for every such pixel; another pixel builds a table
+ * of pointers, a tap outside the image pointing at a row of input zero points (the
+ * exporter's padding_row): with the folded bias, x = zero point adds nothing, as TFLite
+ * skips the tap. For each input channel, the inputs of two taps are paired in one word
+ * (halfwords x[t], x[t + 1]) and SMLAD multiplies them with the two taps' weights of one
+ * output channel. The exporter packs the weights per input channel, per group of four
+ * output channels (then a group of two, then one), per tap pair, as words
+ * {w[t][m], w[t][m + 1], w[t + 1][m], w[t + 1][m + 1]}: SXTB16 gives m's pair and, with
+ * the rotation, m + 1's; a group of one has zeros for m + 1. */
+
+/* Where the taps of a pixel are: taps != NULL: the pointer table; else x + offsets[t]. */
+typedef struct {
+    const int8_t *const *taps;
+    const int8_t *x;
+    const int32_t *offsets;
+} ec_mcu_taps;
+
+/* the input bytes of channel c under taps t and t + 1, as two halfwords */
+EC_MCU_INLINE uint32_t tap_pair(const ec_mcu_taps *at, int32_t t, int32_t c)
+{
+    const int32_t x0 = at->taps != NULL ? at->taps[t][c] : at->x[at->offsets[t] + c];
+    const int32_t x1 = at->taps != NULL ? at->taps[t + 1][c] : at->x[at->offsets[t + 1] + c];
+#if defined(__ARM_FEATURE_DSP)
+    uint32_t r; /* gcc writes the portable expression as two instructions */
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(x0), "r"(x1));
+    return r;
+#else
+    return ((uint32_t)x0 & 0xFFFFu) | ((uint32_t)x1 << 16);
+#endif
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* acc += the taps' pair x times the weight pair of output m (bytes 0, 2 of the word at
+   w) or of output m + 1 (bytes 1, 3) */
+#define EC_MCU_PAIR_EVEN(acc, x, w)                                                      \
+    acc = (int32_t)__smlad((x), __sxtb16(ec_load32(w)), (uint32_t)(acc))
+#define EC_MCU_PAIR_ODD(acc, x, w)                                                       \
+    acc = (int32_t)__smlad((x), sxtb16_ror8(ec_load32(w)), (uint32_t)(acc))
+#else
+#define EC_MCU_PAIR_EVEN(acc, x, w)                                                      \
+    acc += (int32_t)(int16_t)(x) * (w)[0] + ((int32_t)(x) >> 16) * (w)[2]
+#define EC_MCU_PAIR_ODD(acc, x, w)                                                       \
+    acc += (int32_t)(int16_t)(x) * (w)[1] + ((int32_t)(x) >> 16) * (w)[3]
+#endif
+
+/* one tap pair of channel c for a group of 4, 2 or 1 outputs (weights at w) */
+#define EC_MCU_PAIRS_STEP4                                                               \
+    do {                                                                                 \
+        const uint32_t x = tap_pair(at, t, c);                                           \
+        EC_MCU_PAIR_EVEN(a0, x, w);                                                      \
+        EC_MCU_PAIR_ODD(a1, x, w);                                                       \
+        EC_MCU_PAIR_EVEN(a2, x, w + 4);                                                  \
+        EC_MCU_PAIR_ODD(a3, x, w + 4);                                                   \
+    } while (0)
+#define EC_MCU_PAIRS_STEP2                                                               \
+    do {                                                                                 \
+        const uint32_t x = tap_pair(at, t, c);                                           \
+        EC_MCU_PAIR_EVEN(a0, x, w);                                                      \
+        EC_MCU_PAIR_ODD(a1, x, w);                                                       \
+    } while (0)
+#define EC_MCU_PAIRS_STEP1 EC_MCU_PAIR_EVEN(a0, tap_pair(at, t, c), w)
+
+/* complete unrolling of a tap loop whose pair count is a constant (3x3: 5) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EC_MCU_UNROLL _Pragma("GCC unroll 8")
+#else
+#define EC_MCU_UNROLL
+#endif
+
+/* all pairs of channel c for a group, w advancing by `bytes` per pair; unrolled when
+   fixed_pairs (a constant in each inlined copy) is not 0 */
+#define EC_MCU_PAIRS_LOOP(step, bytes)                                                   \
+    do {                                                                                 \
+        if (fixed_pairs) {                                                               \
+            EC_MCU_UNROLL                                                                \
+            for (t = 0; t < 2 * fixed_pairs; t += 2, w += (bytes)) {                     \
+                step;                                                                    \
+            }                                                                            \
+        } else {                                                                         \
+            for (t = 0; t < 2 * pairs; t += 2, w += (bytes)) {                           \
+                step;                                                                    \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+/* The outputs of one pixel. Inlined into the three variants below. */
+EC_MCU_INLINE void depthwise_pairs_pixel(const ec_mcu_conv_params *p, const ec_mcu_taps *at,
+                                         int32_t pairs, int32_t fixed_pairs, int8_t *out)
+{
+    const int32_t channels = p->in_channels, mult = p->out_channels / channels;
+    const int8_t *w = p->weights;
+    const int32_t *bias = p->folded_bias;
+    const ec_mcu_output out_stage = p->output;
+    const ec_mcu_output *o = &out_stage;
+    const int clamp = o->activation_min != -128 || o->activation_max != 127;
+    int32_t c, m, t, k = 0; /* k: the output channel c * mult + m */
+    for (c = 0; c < channels; ++c) {
+        for (m = 0; m + 4 <= mult; m += 4, k += 4) {
+            int32_t a0 = bias[k], a1 = bias[k + 1], a2 = bias[k + 2], a3 = bias[k + 3];
+            EC_MCU_PAIRS_LOOP(EC_MCU_PAIRS_STEP4, 8);
+            out[k] = ec_mcu_output_value(o, 2 * a0, k, clamp);
+            out[k + 1] = ec_mcu_output_value(o, 2 * a1, k + 1, clamp);
+            out[k + 2] = ec_mcu_output_value(o, 2 * a2, k + 2, clamp);
+            out[k + 3] = ec_mcu_output_value(o, 2 * a3, k + 3, clamp);
+        }
+        if (mult - m >= 2) {
+            int32_t a0 = bias[k], a1 = bias[k + 1];
+            EC_MCU_PAIRS_LOOP(EC_MCU_PAIRS_STEP2, 4);
+            out[k] = ec_mcu_output_value(o, 2 * a0, k, clamp);
+            out[k + 1] = ec_mcu_output_value(o, 2 * a1, k + 1, clamp);
+            m += 2, k += 2;
+        }
+        if (m < mult) {
+            int32_t a0 = bias[k];
+            EC_MCU_PAIRS_LOOP(EC_MCU_PAIRS_STEP1, 4);
+            out[k] = ec_mcu_output_value(o, 2 * a0, k, clamp);
+            k += 1;
+        }
+    }
+}
+
+/* a pixel inside the image, 3x3 kernel: 5 pairs, unrolled */
+static void depthwise_pairs_inside_3x3(const ec_mcu_conv_params *p, const int8_t *x,
+                                       const int32_t *offsets, int8_t *out)
+{
+    const ec_mcu_taps at = {NULL, x, offsets};
+    depthwise_pairs_pixel(p, &at, 5, 5, out);
+}
+
+/* a pixel inside the image, any kernel */
+static void depthwise_pairs_inside(const ec_mcu_conv_params *p, const int8_t *x,
+                                   const int32_t *offsets, int32_t pairs, int8_t *out)
+{
+    const ec_mcu_taps at = {NULL, x, offsets};
+    depthwise_pairs_pixel(p, &at, pairs, 0, out);
+}
+
+/* a pixel whose window crosses the border: through the pointer table */
+static void depthwise_pairs_border(const ec_mcu_conv_params *p, const int8_t *const *taps,
+                                   int32_t pairs, int8_t *out)
+{
+    const ec_mcu_taps at = {taps, NULL, NULL};
+    depthwise_pairs_pixel(p, &at, pairs, 0, out);
+}
+
+/* taps[] of the window whose top-left tap is at (y0, x0) (a tap outside the image:
+   padding_row), padded to an even count */
+static void depthwise_tap_table(const ec_mcu_conv_params *p, const int8_t *image, int32_t y0,
+                                int32_t x0, const int8_t **taps)
+{
+    const int32_t c = p->in_channels, taps_n = p->kernel_height * p->kernel_width;
+    int32_t ky, kx, n = 0;
+    for (ky = 0; ky < p->kernel_height; ++ky) {
+        const int32_t iy = y0 + ky * p->dilation_height;
+        for (kx = 0; kx < p->kernel_width; ++kx, ++n) {
+            const int32_t ix = x0 + kx * p->dilation_width;
+            const int inside = iy >= 0 && iy < p->height && ix >= 0 && ix < p->width;
+            taps[n] = inside ? image + (iy * p->width + ix) * c : p->padding_row;
+        }
+    }
+    taps[taps_n] = taps[taps_n - 1];
+}
+
+void ec_mcu_depthwise_pairs_s8(const ec_mcu_conv_params *p, const int8_t *input,
+                               int8_t *output)
+{
+    const int8_t *taps[EC_MCU_DEPTHWISE_MAX_TAPS + 1];
+    int32_t offsets[EC_MCU_DEPTHWISE_MAX_TAPS + 1];
+    const int32_t c = p->in_channels, kh = p->kernel_height, kw = p->kernel_width;
+    const int32_t in_image = p->height * p->width * c, taps_n = kh * kw;
+    const int32_t pairs = (taps_n + 1) / 2;
+    const int32_t span_y = (kh - 1) * p->dilation_height, span_x = (kw - 1) * p->dilation_width;
+    int32_t b, oy, ox, ky, kx;
+    for (ky = 0; ky < kh; ++ky) {
+        for (kx = 0; kx < kw; ++kx) {
+            offsets[ky * kw + kx] = (ky * p->dilation_height * p->width + kx * p->dilation_width) * c;
+        }
+    }
+    offsets[taps_n] = offsets[taps_n - 1];
+    for (b = 0; b < p->batch; ++b) {
+        const int8_t *image = input + b * in_image;
+        for (oy = 0; oy < p->out_height; ++oy) {
+            const int32_t y0 = oy * p->stride_height - p->pad_top;
+            const int rows_inside = y0 >= 0 && y0 + span_y < p->height;
+            for (ox = 0; ox < p->out_width; ++ox, output += p->out_channels) {
+                const int32_t x0 = ox * p->stride_width - p->pad_left;
+                if (rows_inside && x0 >= 0 && x0 + span_x < p->width) {
+                    const int8_t *x = image + (y0 * p->width + x0) * c;
+                    if (pairs == 5) {
+                        depthwise_pairs_inside_3x3(p, x, offsets, output);
+                    } else {
+                        depthwise_pairs_inside(p, x, offsets, pairs, output);
+                    }
+                } else {
+                    depthwise_tap_table(p, image, y0, x0, taps);
+                    depthwise_pairs_border(p, taps, pairs, output);
                 }
             }
         }

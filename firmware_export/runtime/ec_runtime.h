@@ -315,15 +315,21 @@ typedef struct ec_mcu_conv_params {
     int32_t kernel_height, kernel_width, stride_height, stride_width;
     int32_t dilation_height, dilation_width, pad_top, pad_left;
     int32_t input_zero_point;
-    const int8_t *weights;      /* conv, FC: [out][kh][kw][in]; depthwise:
-                                   [channels / 4][kh * kw][4] (the taps of 4 channels) */
+    const int8_t *weights;      /* conv, FC: [out][kh][kw][in]; depthwise: packed as
+                                   its kernel reads them (ec_mcu_s8.c) */
     const int32_t *bias;        /* the raw bias (outputs near the border), or NULL */
     /* bias - input_zero_point * sum(weights of the channel), doubled for conv and FC
        (their output stage takes 2 * accumulator), as is for depthwise */
     const int32_t *folded_bias;
     ec_mcu_output output;
     ec_mcu_gemm_fn gemm; /* conv and FC: one of the ec_mcu_gemm_* below; depthwise: NULL */
+    /* ec_mcu_depthwise_pairs_s8: in_channels bytes of the input zero point (the input
+       of a tap outside the image); otherwise NULL */
+    const int8_t *padding_row;
 } ec_mcu_conv_params;
+
+/* the largest kernel (kh * kw taps) ec_mcu_depthwise_pairs_s8 takes */
+#define EC_MCU_DEPTHWISE_MAX_TAPS 49
 
 /* ADD without broadcasting, for ec_mcu_s8.c: double rounding, left_shift <= 20, the output
    shift a right shift e >= 1, each input's e >= 1, or e = 0 with the multiplier 2^30 (the
@@ -377,8 +383,12 @@ void ec_depthwise_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t
    (im2col of two patches; without it, border pixels take a slower path) */
 void ec_mcu_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch);
+/* depthwise: multiplier 1 and at least 4 channels */
 void ec_mcu_depthwise_conv2d_s8(const ec_mcu_conv_params *p, const int8_t *input,
                                 int8_t *output);
+/* depthwise: any multiplier and channel count, at most EC_MCU_DEPTHWISE_MAX_TAPS taps */
+void ec_mcu_depthwise_pairs_s8(const ec_mcu_conv_params *p, const int8_t *input,
+                               int8_t *output);
 void ec_mcu_gemm_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win, const int8_t *a,
                     int32_t a_stride, int32_t pixels, int8_t *out);
 void ec_mcu_gemm_depth8_s8(const ec_mcu_conv_params *p, const ec_mcu_window *win,
@@ -391,6 +401,10 @@ void ec_mcu_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8
 /* rows x in_channels input, rows x out_channels output (the conv fields unused) */
 void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const int8_t *input,
                                int8_t *output);
+/* the same for at most 3 outputs, in_channels a multiple of 4, weights packed as int32
+   (ec_mcu_s8.c) */
+void ec_mcu_fully_connected_narrow_s8(const ec_mcu_conv_params *p, int32_t rows,
+                                      const int8_t *input, int8_t *output);
 /* AArch64 only; scratch: the padded copy of the input, then 8 im2col rows of `depth` bytes */
 void ec_a64_conv2d_s8(const ec_a64_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch);

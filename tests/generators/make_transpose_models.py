@@ -16,8 +16,6 @@ spread over the int8 range. Run from the repository root:
 
 from __future__ import annotations
 
-import json
-import hashlib
 import os
 import sys
 
@@ -25,7 +23,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from modelbuilder import ModelBuilder  # noqa: E402
+from modelbuilder import ModelBuilder, write_models  # noqa: E402
 
 SEED = 2026
 OUT = os.path.join(ROOT, "tests", "models", "pytorch")
@@ -78,18 +76,9 @@ def nchw_conv_fc(float_io: bool) -> bytes:
 
 
 def main() -> None:
-    os.makedirs(OUT, exist_ok=True)
-    manifest = {"generator": "tests/generators/make_transpose_models.py", "seed": SEED,
-                "models": {}}
-    for name, float_io in (("nchw_conv_fc", False), ("nchw_conv_fc_io_float", True)):
-        data = nchw_conv_fc(float_io)
-        with open(os.path.join(OUT, name + ".tflite"), "wb") as f:
-            f.write(data)
-        manifest["models"][name + ".tflite"] = {"sha256": hashlib.sha256(data).hexdigest(),
-                                                "bytes": len(data)}
-    with open(os.path.join(OUT, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.write("\n")
+    write_models(OUT, "tests/generators/make_transpose_models.py", SEED,
+                 {name: nchw_conv_fc(float_io) for name, float_io in
+                  (("nchw_conv_fc", False), ("nchw_conv_fc_io_float", True))})
 
 
 if __name__ == "__main__":
