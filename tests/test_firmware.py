@@ -217,7 +217,7 @@ def test_only_aarch64_builds_compile_the_neon_layers(tmp_path):
                               capture_output=True, text=True).stdout
         neon = len(re.findall(r"\bec_a64_(?:depthwise_)?conv2d_s8\(&", text))
         other = len(re.findall(
-            r"\bec_(?:mcu_)?(?:conv2d|depthwise_conv2d|fully_connected)_s8\(&", text))
+            r"\bec_(?:mcu_)?(?:conv2d|depthwise_conv2d|fully_connected(?:_narrow)?)_s8\(&", text))
         assert (neon, other) == ((layers, 0) if target == "aarch64" else (0, layers)), target
         assert text.count("net_op0_weights[") == 1, target
 
