@@ -691,20 +691,42 @@ EC_A64_INLINE void ec_a64_add_widen(int8x8_t x, int16x8_t zero_point, int32x4_t 
     *hi = vshlq_s32(vmovl_high_s16(centred), shift);
 }
 
+/* XNNPACK's ADD sums of 16 lanes: bias + a * m1 + b * m2 with the zero points folded into
+   bias = -(zp1 * m1 + zp2 * m2) (exact: every term is below 2^29 in magnitude), then the
+   rounding shift (SRSHL by -ro, ties up). */
+EC_A64_INLINE void ec_a64_add16_xnnpack(int8x16_t va, int8x16_t vb, int32x4_t bias,
+                                        int32x4_t m1, int32x4_t m2, int32x4_t neg_ro,
+                                        int32x4_t sum[4])
+{
+    const int16x8_t a0 = vmovl_s8(vget_low_s8(va)), a1 = vmovl_high_s8(va);
+    const int16x8_t b0 = vmovl_s8(vget_low_s8(vb)), b1 = vmovl_high_s8(vb);
+    sum[0] = vmlaq_s32(vmlaq_s32(bias, vmovl_s16(vget_low_s16(a0)), m1),
+                       vmovl_s16(vget_low_s16(b0)), m2);
+    sum[1] = vmlaq_s32(vmlaq_s32(bias, vmovl_high_s16(a0), m1), vmovl_high_s16(b0), m2);
+    sum[2] = vmlaq_s32(vmlaq_s32(bias, vmovl_s16(vget_low_s16(a1)), m1),
+                       vmovl_s16(vget_low_s16(b1)), m2);
+    sum[3] = vmlaq_s32(vmlaq_s32(bias, vmovl_high_s16(a1), m1), vmovl_high_s16(b1), m2);
+    sum[0] = vrshlq_s32(sum[0], neg_ro);
+    sum[1] = vrshlq_s32(sum[1], neg_ro);
+    sum[2] = vrshlq_s32(sum[2], neg_ro);
+    sum[3] = vrshlq_s32(sum[3], neg_ro);
+}
+
 /* ADD of two same-shape int8 rows, 16 at a time, the last partial vector through a copy
    (nothing read or written past n).
    TFLite: out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) << left_shift,
    m2), mo) + out_zp), double rounding.
    XNNPACK: out = clamp((((a - zp1) * m1 + (b - zp2) * m2 + 2^(ro-1)) >> ro) + out_zp): the
    multipliers are below 2^21 (reference.quant.xnnpack_add_multipliers) so |sum| < 2^30, and
-   SRSHL by -ro is exactly that rounding shift (ties up). */
+   SRSHL by -ro is exactly that rounding shift (ties up; ec_a64_add16_xnnpack). */
 static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
                                    const ec_a64_add_params *q)
 {
     const int16x8_t zp1 = vdupq_n_s16((int16_t)q->zp1), zp2 = vdupq_n_s16((int16_t)q->zp2);
     const int16x8_t out_zp = vdupq_n_s16((int16_t)q->out_zp);
     const int xnnpack = q->xnnpack;
-    const int32x4_t shift = vdupq_n_s32(xnnpack ? 0 : q->left_shift);
+    const int32x4_t shift = vdupq_n_s32(q->left_shift);
+    const int32x4_t bias = vdupq_n_s32(xnnpack ? -(q->zp1 * q->m1 + q->zp2 * q->m2) : 0);
     const int32x4_t m1 = vdupq_n_s32(q->m1), l1 = vdupq_n_s32(q->l1), r1 = vdupq_n_s32(-q->r1);
     const int32x4_t m2 = vdupq_n_s32(q->m2), l2 = vdupq_n_s32(q->l2), r2 = vdupq_n_s32(-q->r2);
     const int32x4_t mo = vdupq_n_s32(q->mo), lo_shift = vdupq_n_s32(q->lo_shift);
@@ -725,14 +747,14 @@ static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out
             va = vld1q_s8(ta);
             vb = vld1q_s8(tb);
         }
-        ec_a64_add_widen(vget_low_s8(va), zp1, shift, &x[0], &x[1]);
-        ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
-        ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
-        ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
-        for (j = 0; j < 4; ++j) {
-            if (xnnpack)
-                sum[j] = vrshlq_s32(vmlaq_s32(vmulq_s32(x[j], m1), y[j], m2), ro);
-            else
+        if (xnnpack) {
+            ec_a64_add16_xnnpack(va, vb, bias, m1, m2, ro, sum);
+        } else {
+            ec_a64_add_widen(vget_low_s8(va), zp1, shift, &x[0], &x[1]);
+            ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
+            ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
+            ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
+            for (j = 0; j < 4; ++j)
                 sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
                                                ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
         }
