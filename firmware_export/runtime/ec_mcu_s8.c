@@ -465,13 +465,14 @@ void ec_mcu_fully_connected_narrow_s8(const ec_mcu_conv_params *p, int32_t rows,
         for (oc = 0; oc < channels; oc += 2) {
             const int8_t *a = input, *end = input + depth;
             int32_t acc0 = 0, acc1 = 0;
+#if defined(__ARM_FEATURE_DSP)
             for (; end - a >= 8; a += 8, w += 8) {
                 EC_MCU_NARROW_STEP(a, w);
                 EC_MCU_NARROW_STEP(a + 4, w + 4);
             }
-            if (a < end) {
+#endif
+            for (; a < end; a += 4, w += 4) {
                 EC_MCU_NARROW_STEP(a, w);
-                w += 4;
             }
             output[oc] = ec_mcu_output_value(o, p->folded_bias[oc] + 2 * acc0, oc, clamp);
             if (oc + 1 < channels) {
@@ -758,8 +759,15 @@ EC_MCU_INLINE uint32_t tap_pair(const ec_mcu_taps *at, int32_t t, int32_t c)
         }                                                                                \
     } while (0)
 
-/* The outputs of one pixel. Inlined into the three variants below. */
-EC_MCU_INLINE void depthwise_pairs_pixel(const ec_mcu_conv_params *p, const ec_mcu_taps *at,
+/* The outputs of one pixel. On DSP cores inlined into the three variants below (each
+   with its constants); elsewhere one function (the portable loops gain little from
+   copies, and sanitizer builds take three times as long to compile them). */
+#if defined(__ARM_FEATURE_DSP)
+#define EC_MCU_PAIRS_INLINE EC_MCU_INLINE
+#else
+#define EC_MCU_PAIRS_INLINE static
+#endif
+EC_MCU_PAIRS_INLINE void depthwise_pairs_pixel(const ec_mcu_conv_params *p, const ec_mcu_taps *at,
                                          int32_t pairs, int32_t fixed_pairs, int8_t *out)
 {
     const int32_t channels = p->in_channels, mult = p->out_channels / channels;
