@@ -12,9 +12,10 @@ it. For each model (default: the five MLPerf-Tiny-shaped networks of benchmarks/
 - core, Pi 5 kernels (`dotprod`, SDOT) and LiteRT on an emulated Cortex-A76;
   the core runs the `xnnpack` profile (LiteRT's default path) and is timed as its C call
   (Program.run), LiteRT as Interpreter.invoke;
-- the exported C (`make aarch64`, -mcpu=cortex-a72, the `tflm` profile, the only one it
-  exports) between its ec_bench_begin/ec_bench_end markers, next to the core's `neon`
-  kernels on the same profile.
+- the exported C (`make aarch64`, the `tflm` profile, the only one it exports) between its
+  ec_bench_begin/ec_bench_end markers, built for a Cortex-A72 (NEON) next to the core's
+  `neon` kernels on the same profile, and for a Cortex-A76 (A64_CPU=cortex-a76: SDOT) next to
+  the core's `dotprod` kernels.
 
 A Python figure is the difference of two runs of the same process (W warm-up inferences,
 then W + N), divided by N; the counts are guest instructions, not cycles (one SDOT is 16
@@ -136,12 +137,15 @@ def per_inference(h: str, cpu: str, what: str, path: str, profile: str, isa: str
     return (more - base) / runs, out
 
 
-def exported_c(h: str, path: str, x: np.ndarray, expected: np.ndarray, workdir: str) -> float:
-    """Instructions between the markers of one inference of `make aarch64`'s binary."""
+def exported_c(h: str, path: str, x: np.ndarray, expected: np.ndarray, workdir: str,
+               cpu: str) -> float:
+    """Instructions between the markers of one inference of `make aarch64`'s binary, built
+    for and run on `cpu`."""
     from edgecnn.firmware_export import export
-    out_dir = os.path.join(workdir, "export")
+    out_dir = os.path.join(workdir, f"export-{cpu}")
     export(path, out_dir, prefix="net")
-    subprocess.run(["make", "-s", "-C", out_dir, "aarch64"], check=True, capture_output=True)
+    subprocess.run(["make", "-s", "-C", out_dir, "aarch64", f"A64_CPU={cpu}"], check=True,
+                   capture_output=True)
     binary = os.path.join(out_dir, "demo-aarch64")
     symbols = subprocess.run(["aarch64-linux-gnu-nm", binary], check=True, capture_output=True,
                              text=True).stdout
@@ -153,7 +157,7 @@ def exported_c(h: str, path: str, x: np.ndarray, expected: np.ndarray, workdir: 
     x.tofile(in_bin)
     plugin = (f"{os.path.join(h, 'insncount', 'libinsncount.so')},"
               f"begin={marks['ec_bench_begin']},end={marks['ec_bench_end']}")
-    subprocess.run(["qemu-aarch64", "-cpu", "cortex-a72", "-plugin", plugin, "-d", "plugin",
+    subprocess.run(["qemu-aarch64", "-cpu", cpu, "-plugin", plugin, "-d", "plugin",
                     "-D", counts, binary, in_bin, out_bin], check=True)
     got = np.fromfile(out_bin, dtype=expected.dtype).reshape(expected.shape)
     if not np.array_equal(got, expected):
@@ -185,9 +189,11 @@ def bench_model(h: str, path: str, runs: int, with_export: bool) -> dict:
                                                        runs, files["xnnpack"])
             row[f"litert {cpu} output"] = same
         if with_export:
-            row["core neon tflm"], _ = per_inference(h, "cortex-a72", "core", path, "tflm",
-                                                     "neon", runs, files["tflm"])
-            row["export"] = exported_c(h, path, x, np.load(files["tflm"][1]), workdir)
+            for cpu, isa in (("cortex-a72", "neon"), ("cortex-a76", "dotprod")):
+                row[f"core {isa} tflm"], _ = per_inference(h, cpu, "core", path, "tflm", isa,
+                                                           runs, files["tflm"])
+                row[f"export {isa}"] = exported_c(h, path, x, np.load(files["tflm"][1]),
+                                                  workdir, cpu)
     return row
 
 
@@ -199,10 +205,12 @@ def print_report(rows: dict, with_export: bool) -> None:
     head = (f"{'model':<22}{'core neon':>12}{'XNNPACK A72':>13}{'ratio':>7}"
             f"{'core dotprod':>14}{'XNNPACK A76':>13}{'ratio':>7}")
     if with_export:
-        head += f"{'core tflm':>12}{'export C':>12}{'ratio':>7}"
-    print("guest instructions per inference (qemu-aarch64); ratio = edgecnn / anchor")
+        head += (f"{'core neon':>12}{'export A72':>12}{'ratio':>7}"
+                 f"{'core dotprod':>14}{'export A76':>12}{'ratio':>7}")
+    print("guest instructions per inference (qemu-aarch64); ratio = edgecnn / anchor "
+          "(XNNPACK: the core on the xnnpack profile; export C: the core on tflm)")
     print(head)
-    ratios = {"a72": [], "a76": [], "export": []}
+    ratios = {"a72": [], "a76": [], "export neon": [], "export dotprod": []}
     for name, r in rows.items():
         a72 = r["core neon"] / r["litert cortex-a72"]
         a76 = r["core dotprod"] / r["litert cortex-a76"]
@@ -211,14 +219,17 @@ def print_report(rows: dict, with_export: bool) -> None:
         line = (f"{name:<22}{r['core neon']:>12,.0f}{r['litert cortex-a72']:>13,.0f}{a72:>7.2f}"
                 f"{r['core dotprod']:>14,.0f}{r['litert cortex-a76']:>13,.0f}{a76:>7.2f}")
         if with_export:
-            e = r["export"] / r["core neon tflm"]
-            ratios["export"].append(e)
-            line += f"{r['core neon tflm']:>12,.0f}{r['export']:>12,.0f}{e:>7.2f}"
+            for isa, width in (("neon", 12), ("dotprod", 14)):
+                e = r[f"export {isa}"] / r[f"core {isa} tflm"]
+                ratios[f"export {isa}"].append(e)
+                core, exported = r[f"core {isa} tflm"], r[f"export {isa}"]
+                line += f"{core:>{width},.0f}{exported:>12,.0f}{e:>7.2f}"
         print(line)
     line = f"{'geometric mean':<22}{'':>12}{'':>13}{geomean(ratios['a72']):>7.2f}"
     line += f"{'':>14}{'':>13}{geomean(ratios['a76']):>7.2f}"
     if with_export:
-        line += f"{'':>12}{'':>12}{geomean(ratios['export']):>7.2f}"
+        line += f"{'':>12}{'':>12}{geomean(ratios['export neon']):>7.2f}"
+        line += f"{'':>14}{'':>12}{geomean(ratios['export dotprod']):>7.2f}"
     print(line)
     for name, r in rows.items():
         if "differs" in (r["litert cortex-a72 output"], r["litert cortex-a76 output"]):

@@ -48,12 +48,6 @@ typedef ec_gemm_windows ec_windows;
 #include "ec_a64_neon.h"
 typedef ec_a64_add_params ec_add_params;
 
-/* Where a convolution reads its windows: the (zero-point padded) input is
-   [batch][hp][wp][cin], the output [batch][oh][ow][cout]. */
-typedef struct {
-    ptrdiff_t cin, oh, ow, kh, kw, sh, sw, dh, dw, hp, wp;
-} ec_conv_geometry;
-
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #if defined(__linux__)
 #include <sys/auxv.h>
@@ -443,74 +437,6 @@ static inline void edgecnn_accumulate_row(int32_t *restrict total, const int8_t 
 }
 
 
-/* Portable (every target compiles it: _core.pyx calls it outside any ISA guard).
-   win->base[p] = the top-left corner of output pixel start + p's window in x (the padded
-   input laid out as g says), for p < pixels; base[0] again for the rest. */
-static inline void ec_window_corners(ec_windows *win, const uint8_t *x,
-                                     const ec_conv_geometry *g, ptrdiff_t start) {
-    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
-    for (ptrdiff_t p = 0; p < 8; ++p) {
-        if (p >= win->pixels) {
-            win->base[p] = win->base[0];
-            continue;
-        }
-        win->base[p] = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * g->cin;
-        if (++ox == g->ow) {
-            ox = 0;
-            if (++oy == g->oh) {
-                oy = 0;
-                ++b;
-            }
-        }
-    }
-}
-
-/* The GEMM's input rows for output pixels start .. start + pixels - 1 (counted over
-   batch x oh x ow): each pixel's window (kh x kw taps of cin bytes) flipped to uint8, one
-   row_bytes-long row per pixel (im2col). A 1x1 stride-1 convolution's windows are its
-   input pixels: consecutive, so with row_bytes == cin the block is one flipped copy.
-   rows must have 64 bytes of slack after pixels * row_bytes (see ec_copy_flip_over).
-   `copy` is the instruction set's copy (flipping for VNNI). Portable: the ARM GEMM packs
-   with a plain copy. */
-typedef void (*ec_copy_fn)(uint8_t *dst, const int8_t *src, ptrdiff_t n);
-
-static void ec_pack_windows_with(ec_copy_fn copy, uint8_t *rows, ptrdiff_t row_bytes,
-        const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start, ptrdiff_t pixels) {
-    const ptrdiff_t cin = g->cin;
-    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->hp == g->oh
-            && g->wp == g->ow) {
-        if (row_bytes == cin) {
-            copy(rows, x + start * cin, pixels * cin);
-            return;
-        }
-        for (ptrdiff_t p = 0; p < pixels; ++p)
-            copy(rows + p * row_bytes, x + (start + p) * cin, cin);
-        return;
-    }
-    ptrdiff_t ox = start % g->ow, oy = (start / g->ow) % g->oh, b = start / (g->ow * g->oh);
-    const ptrdiff_t tap_row = g->kw * cin;
-    for (ptrdiff_t p = 0; p < pixels; ++p) {
-        uint8_t *row = rows + p * row_bytes;
-        const int8_t *corner = x + ((b * g->hp + oy * g->sh) * g->wp + ox * g->sw) * cin;
-        for (ptrdiff_t ky = 0; ky < g->kh; ++ky) {
-            const int8_t *src = corner + ky * g->dh * g->wp * cin;
-            if (g->dw == 1) {   /* the kw taps of a kernel row are contiguous */
-                copy(row + ky * tap_row, src, tap_row);
-            } else {
-                for (ptrdiff_t kx = 0; kx < g->kw; ++kx)
-                    copy(row + ky * tap_row + kx * cin, src + kx * g->dw * cin, cin);
-            }
-        }
-        if (++ox == g->ow) {
-            ox = 0;
-            if (++oy == g->oh) {
-                oy = 0;
-                ++b;
-            }
-        }
-    }
-}
-
 /* Whether ADD has a vector kernel at the core's level (ec_add_rows_simd) for this
    arithmetic (xnnpack: XNNPACK's qs8-vadd, else TFLite's double rounding). */
 static inline int ec_add_rows_simd_available(int xnnpack) {
@@ -537,25 +463,10 @@ static inline int ec_neon_rows(void) {
    packed weights (the same layout as VNNI's, inputs signed: no flip, the bias folds the
    input zero point itself). SDOT is used when the core's level is dotprod.
    ------------------------------------------------------------------------------------ */
-static void ec_copy_plain(uint8_t *dst, const int8_t *src, ptrdiff_t n) {
-    memcpy(dst, src, (size_t)n);
-}
-
-/* win->base for output pixels start .. start + win->pixels - 1 when windows are not read in
-   place: a 1x1 stride-1 convolution reads its input pixels where they are (the row's depth
-   rounded up to 4 reads into the next pixel, whose bytes meet zero weights); other windows
-   are copied into `rows` (im2col, row_bytes apart). */
+/* ec_a64_windows (im2col rows, or the input pixels of a 1x1 stride-1 convolution). */
 static void ec_windows_arm(ec_windows *win, uint8_t *rows, ptrdiff_t row_bytes,
                            const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start) {
-    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1
-                          && g->hp == g->oh && g->wp == g->ow;
-    if (!pointwise)
-        ec_pack_windows_with(ec_copy_plain, rows, row_bytes, x, g, start, win->pixels);
-    for (ptrdiff_t p = 0; p < EC_GEMM_MAX_PIXELS; ++p) {
-        const ptrdiff_t q = p < win->pixels ? p : 0;
-        win->base[p] = pointwise ? (const uint8_t *)(x + (start + q) * g->cin)
-                                 : rows + q * row_bytes;
-    }
+    ec_a64_windows(win, rows, row_bytes, x, g, start);
 }
 
 /* out[p][oc] for the window's pixels, every output channel (see ec_a64_gemm_neon). */

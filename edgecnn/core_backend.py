@@ -19,6 +19,17 @@ import numpy as np
 
 from .errors import BackendUnavailableError, EdgecnnError
 from .ir import QGraph, QNode
+from .packed_gemm import READ_SLACK, a64_depthwise_weights, a64_pairs, depthwise_lanes
+from .packed_gemm import conv_geometry as _conv_geometry
+from .packed_gemm import fc_as_conv_weights as _fc_as_conv_weights
+from .packed_gemm import folded_bias as _folded_bias
+from .packed_gemm import packed_sizes as _vnni_sizes
+from .packed_gemm import packed_weights as _vnni_weights
+from .packed_gemm import pad_channels as _pad_channels
+from .packed_gemm import requant_arrays as _requant_arrays
+from .packed_gemm import round_up as _round_up
+from .packed_gemm import tap_offsets as _tap_offsets
+from .packed_gemm import windows_in_place as _vnni_in_place
 from .planner import Plan, plan_memory, tensor_bytes
 from .reference import layout, quant
 from .reference.quantize import VECTOR_BLOCK
@@ -185,34 +196,10 @@ def weight_layout(isa: str) -> str:
     return "vnni" if isa in VNNI_ISAS else "plain"
 
 
-def _vnni_sizes(weights_shape) -> tuple[int, int]:
-    """(output channels rounded up to 16, depth rounded up to 4) of the VNNI GEMM."""
-    cout, kh, kw, cin = weights_shape
-    return _round_up(cout, 16), _round_up(kh * kw * cin, 4)
-
-
 def _vnni_work_bytes(weights_shape) -> int:
     """Input rows [8][depth4] + their copies' overrun (READ_SLACK) + int32 acc [8][coutp]."""
     coutp, row_bytes = _vnni_sizes(weights_shape)
     return VNNI_PIXELS * row_bytes + READ_SLACK + VNNI_PIXELS * 4 * coutp
-
-
-def _vnni_in_place(node: QNode, row_taps: bool = False) -> bool:
-    """Whether the VNNI GEMM reads windows in place (from a flipped copy of the input, tap
-    by tap, 4 bytes at a time) rather than from an im2col block: when windows overlap or
-    skip pixels, where an im2col block would copy more than the input. Each tap's depth is
-    then rounded up to 4 with zero weights (the extra bytes read belong to the next pixel
-    and vanish), so depths that would waste more than a quarter of the multiplications
-    (1, 2, 5) keep im2col. A 1x1 stride-1 convolution's windows are the input pixels
-    themselves: one flipped copy per block is cheapest. row_taps: a tap is a kernel row
-    (_arm_row_taps), kw * cin bytes deep."""
-    if node.op != "CONV_2D":
-        return False
-    p = node.params
-    cin = p.weights.shape[3]
-    depth = p.weights.shape[2] * cin if row_taps else cin
-    pointwise = p.weights.shape[1:3] == (1, 1) and tuple(p.stride) == (1, 1)
-    return not pointwise and 3 * _round_up(depth, 4) <= 4 * depth
 
 
 def _arm_row_taps(cm: CompiledModel, node: QNode) -> bool:
@@ -223,43 +210,13 @@ def _arm_row_taps(cm: CompiledModel, node: QNode) -> bool:
     return cm.arm and node.params.dilation[1] == 1
 
 
-def _vnni_weights(weights: np.ndarray, per_tap: bool = False,
-                  row_taps: bool = False) -> np.ndarray:
-    """Conv weights [cout, kh, kw, cin] as the VNNI GEMM reads them: [cout/16][depth/4][16][4]
-    (16 output channels x 4 consecutive depths per 64-byte vector, zeros in the padding).
-    per_tap: each tap's depth rounded up to 4 first (windows read in place); row_taps: a
-    tap is a kernel row."""
-    if row_taps:
-        cout, kh, kw, cin = weights.shape
-        weights = weights.reshape(cout, kh, 1, kw * cin)
-    if per_tap:
-        cin = weights.shape[3]
-        weights = np.pad(weights, [(0, 0), (0, 0), (0, 0), (0, _round_up(cin, 4) - cin)])
-    cout = weights.shape[0]
-    coutp, depth4 = _vnni_sizes(weights.shape)
-    padded = np.zeros((coutp, depth4), np.int8)
-    padded[:cout, :weights[0].size] = weights.reshape(cout, -1)
-    return np.ascontiguousarray(padded.reshape(coutp // 16, 16, depth4 // 4, 4)
-                                .transpose(0, 2, 1, 3))
-
-
-def _pad_channels(arrays: list, channels: int) -> list:
-    """Per-channel arrays zero-padded to `channels` (vector kernels read whole vectors)."""
-    padded = []
-    for a in arrays:
-        if a is not None:
-            a = np.concatenate([a, np.zeros(channels - a.shape[0], a.dtype)])
-        padded.append(a)
-    return padded
-
-
 def _arm_kind(cm: CompiledModel, weights: np.ndarray) -> int:
     """_core.pyx's i[26] of CONV_VNNI (i[28] of DWCONV_VNNI): 0 on x86; on AArch64 1, or 2
     when no weight is -128, so two int8 products always fit an int16 sum
     (firmware_export/runtime/ec_a64_neon.h)."""
     if not cm.arm:
         return 0
-    return 1 if (weights == -128).any() else 2
+    return 2 if a64_pairs(weights) else 1
 
 
 def _compile_conv_vnni(cm: CompiledModel, step: int, node: QNode, weights: np.ndarray,
@@ -297,13 +254,6 @@ def _depthwise_vnni(node: QNode, arm: bool = False) -> bool:
     return (p.depth_multiplier == 1 or arm) and p.requant.rounding in ("double", "float32")
 
 
-def _tap_offsets(kh: int, kw: int, dilation, wp: int, cin: int) -> np.ndarray:
-    """Byte offsets of a window's taps from its top-left corner, in an input wp pixels
-    wide (row-major taps, the order of the weights)."""
-    return np.array([(ky * dilation[0] * wp + kx * dilation[1]) * cin
-                     for ky in range(kh) for kx in range(kw)], np.intp)
-
-
 def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry: list[int],
                             scratch: int, padded: bool) -> None:
     """DEPTHWISE_CONV_2D with depth multiplier 1 on the VNNI kernels: tap pairs as int16
@@ -314,10 +264,7 @@ def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry:
     p = node.params
     kh, kw, cout = p.weights.shape
     cin, wp = geometry[3], geometry[16]
-    per_vector = 16 // cout if (p.stride[1] == 1 and cout < 16 and 16 % cout == 0
-                                and p.depth_multiplier == 1) else 1
-    lanes = cout * per_vector
-    coutp = _round_up(lanes, 16)
+    per_vector, _, coutp = depthwise_lanes(cout, p.stride[1], p.depth_multiplier)
     tap_offsets = _tap_offsets(kh, kw, p.dilation, wp, cin)
     bias = _folded_bias(p.bias, np.moveaxis(p.weights, 2, 0), p.input_zero_point)
     pad_at = scratch if padded else -1
@@ -330,8 +277,7 @@ def _compile_depthwise_vnni(cm: CompiledModel, step: int, node: QNode, geometry:
     per_lane = [None if a is None else np.tile(a, per_vector) for a in [bias] + requant]
     weights = np.tile(p.weights, (1, 1, per_vector))
     if cm.arm:   # int8 [taps][coutp] for ec_a64_neon.h's depthwise rows
-        pairs = np.zeros((kh * kw, coutp), np.int8)
-        pairs[:, :lanes] = weights.reshape(kh * kw, lanes)
+        pairs = a64_depthwise_weights(p.weights, per_vector, coutp)
     elif columns:
         pairs = _depthwise_column_pairs(weights, coutp)
     else:
@@ -351,14 +297,6 @@ def _conv_ints(p, in_shape, out_shape, kernel, geometry) -> list[int]:
             p.input_zero_point]
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-# Bytes the vector kernels may read past the end of a tensor (their products with
-# zero weights vanish, or later copies overwrite them); the arena is allocated this much
-# larger. _core_simd.h's copies move whole 64-byte vectors.
-READ_SLACK = 64
 MAX_DEPTHWISE_PAIR_TAPS = 64   # _core.pyx depthwise_rows keeps the tap pointers on the stack
 
 
@@ -392,12 +330,6 @@ def _gemm_work_bytes(weights_shape) -> int:
     return 4 * PIXEL_BLOCK * (coutp + kpairs) + -(-kh * kw * cin // 4) * 4
 
 
-def _fc_as_conv_weights(weights: np.ndarray) -> np.ndarray:
-    """FC weights [out, in] as 1x1 conv weights [out, 1, 1, in]: an FC is a pointwise
-    convolution over a row of `rows` pixels, and runs on the same GEMM."""
-    return weights.reshape(weights.shape[0], 1, 1, weights.shape[1])
-
-
 def _padded_gemm_sizes(weights_shape) -> tuple[int, int]:
     """(output channels rounded up to 8 (SSE2 takes 4 at a time, AVX2 8), input pairs =
     depth rounded up to even / 2)."""
@@ -412,48 +344,6 @@ def _weight_pairs(weights: np.ndarray) -> np.ndarray:
     by_k = np.zeros((2 * kpairs, coutp), np.int16)
     by_k[:weights[0].size, :cout] = weights.reshape(cout, -1).T
     return np.ascontiguousarray(by_k.reshape(kpairs, 2, coutp).transpose(0, 2, 1))
-
-
-def _conv_geometry(qgraph: QGraph, node: QNode) -> dict:
-    p = node.params
-    n, h, w, c = qgraph.tensors[node.inputs[0]].shape
-    _, oh, ow, _ = qgraph.tensors[node.outputs[0]].shape
-    if node.op == "CONV_2D":
-        kh, kw = p.weights.shape[1:3]
-    else:
-        kh, kw = p.weights.shape[0:2]
-    top, left = p.padding
-    need_h = (oh - 1) * p.stride[0] + (kh - 1) * p.dilation[0] + 1
-    need_w = (ow - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
-    if top == 0 and left == 0 and need_h <= h and need_w <= w:
-        return dict(hp=h, wp=w, padded_bytes=0)
-    hp = max(need_h, h + top)
-    wp = max(need_w, w + left)
-    return dict(hp=hp, wp=wp, padded_bytes=n * hp * wp * c)
-
-
-def _folded_bias(bias: np.ndarray, weights_per_output: np.ndarray, input_zero_point: int):
-    """bias - zp_in * sum(w): the zero-point correction done once, wrapped to int32."""
-    sums = weights_per_output.reshape(weights_per_output.shape[0], -1).astype(np.int64).sum(axis=1)
-    folded = bias.astype(np.int64) - input_zero_point * sums
-    return quant.wrap_int32(folded).astype(np.int32)
-
-
-def _requant_arrays(requant, channels: int) -> list:
-    """[multiplier, shift, real scale, left, right] per channel, the kernels' p[2] to p[6]:
-    the real scale for the float roundings, left and right = max(shift, 0), max(-shift, 0)
-    for double rounding's vector rows (None where the rounding does not use them)."""
-    multiplier = np.ascontiguousarray(np.broadcast_to(requant.multiplier, (channels,)), np.int32)
-    shift = np.ascontiguousarray(np.broadcast_to(requant.shift, (channels,)), np.int32)
-    real = None
-    if requant.rounding == "float":
-        real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float64)
-    elif requant.rounding == "float32":
-        real = np.ascontiguousarray(np.broadcast_to(requant.real_scale, (channels,)), np.float32)
-    if requant.rounding != "double":
-        return [multiplier, shift, real, None, None]
-    return [multiplier, shift, real, np.maximum(shift, 0).astype(np.int32),
-            np.maximum(-shift, 0).astype(np.int32)]
 
 
 def _compile_node(cm: CompiledModel, step: int, node: QNode) -> None:

@@ -8,6 +8,7 @@
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 
@@ -17,6 +18,7 @@ import pytest
 import edgecnn
 from edgecnn.errors import ArenaTooSmallError, UnsupportedOpError
 from edgecnn.firmware_export import export
+from modelbuilder import conv2d_model
 from oracles import all_models, random_input, read
 
 MODELS = all_models()
@@ -29,6 +31,9 @@ EMULATED = [p for p in MODELS if "/nets/" in p or "digits_" in p or any(
                      "nchw_conv_fc."))]
 INPUTS = 3
 NETS = [p for p in EMULATED if "/nets/" in p]
+# The SDOT build (Cortex-A76): the five networks and the convolutions' window kinds
+DOTPROD = [p for p in EMULATED if "/nets/" in p and "_io_" not in p or any(
+    k in p for k in ("conv_3x3_s2_same.", "dilation2_valid", "fc_flatten_dynamic"))]
 TOOLS = {"host": ["cc"], "cortex-m4": ["arm-none-eabi-gcc", "qemu-system-arm"],
          "cortex-m3": ["arm-none-eabi-gcc", "qemu-system-arm"],
          "cortex-m7": ["arm-none-eabi-gcc", "qemu-system-arm"],
@@ -70,7 +75,7 @@ def exported(tmp_path_factory):
 def build_and_run(out, target, run):
     make_target = {"host": "demo", "host-san": "demo-san", "cortex-m4": "demo-cm4",
                    "cortex-m3": "demo-cm3", "cortex-m7": "demo-cm7",
-                   "aarch64": "demo-aarch64"}[target]
+                   "aarch64": "demo-aarch64", "aarch64-dotprod": "demo-aarch64-dotprod"}[target]
     build = subprocess.run(["make", "-s", "-C", str(out), make_target], capture_output=True,
                            text=True, timeout=600)
     assert build.returncode == 0, build.stdout + build.stderr  # -Werror: warnings fail too
@@ -157,6 +162,64 @@ def test_aarch64_on_qemu(exported, path):
     require("aarch64")
     check(exported, path, "aarch64", lambda exe, out: [
         "qemu-aarch64", "-cpu", "cortex-a72", str(exe), "in.bin", "out-aarch64.bin"])
+
+
+@pytest.mark.parametrize("path", DOTPROD)
+def test_aarch64_dotprod_on_qemu(exported, path):
+    require("aarch64")
+    check(exported, path, "aarch64-dotprod", lambda exe, out: [
+        "qemu-aarch64", "-cpu", "cortex-a76", str(exe), "in.bin", "out-aarch64-dotprod.bin"])
+
+
+@pytest.mark.parametrize("cin,stride", [(8, 1), (5, 2)])
+def test_aarch64_conv_with_a_weight_of_minus_128(tmp_path, cin, stride):
+    """A weight of -128 turns off the NEON kernels' int16 pairs: two products of -128 * -128
+    overflow an int16 sum (the kernels pair depths d and d + 4, so both get -128, and so does
+    a corner of the input). No committed model has one. Windows in place (cin 8) and im2col
+    (cin 5, stride 2), padded."""
+    require("aarch64")
+    rng = np.random.default_rng(cin)
+    weights = rng.integers(-128, 128, (20, 3, 3, cin)).astype(np.int8)
+    weights.reshape(20, -1)[:, [0, 4]] = -128
+    side = -(-9 // stride)
+    data = conv2d_model((1, 9, 9, cin), weights, rng.integers(-999, 999, 20).astype(np.int32),
+                        input_scale=0.05, input_zp=-3, weight_scales=[0.004] * 20,
+                        output_scale=0.7, output_zp=5, output_hw=(side, side), padding="SAME",
+                        stride=(stride, stride))
+    model = edgecnn.load(data)
+    x = rng.integers(-128, 128, (1, 9, 9, cin)).astype(np.int8)
+    x[:, :4, :4] = -128
+    (tmp_path / "in.bin").write_bytes(x.tobytes())
+    export(data, str(tmp_path), prefix="net")
+    want = np.asarray(model.run(x, backend="reference")).tobytes()
+    for target, cpu in (("aarch64", "cortex-a72"), ("aarch64-dotprod", "cortex-a76")):
+        got = build_and_run(tmp_path, target, lambda exe: subprocess.run(
+            ["qemu-aarch64", "-cpu", cpu, str(exe), "in.bin", f"out-{target}.bin"],
+            capture_output=True, text=True, timeout=300, cwd=str(tmp_path)))
+        assert got == want, f"{target}: {_first_difference(got, want)}"
+    assert "ec_a64_conv_params" in (tmp_path / "net_model.c").read_text()
+
+
+def test_only_aarch64_builds_compile_the_neon_layers(tmp_path):
+    """Each build holds one copy of each layer's weights and one call per layer: the NEON
+    kernels' on AArch64, the portable or Cortex-M ones elsewhere."""
+    compilers = {"aarch64": ["aarch64-linux-gnu-gcc", "-mcpu=cortex-a72"],
+                 "cortex-m4": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb"],
+                 "host": ["cc"]}
+    for target in compilers:
+        require(target)
+    data = read("tests/models/nets/mobilenet_v1_025_96.tflite")
+    export(data, str(tmp_path), prefix="net")
+    layers = sum(n.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+                 for n in edgecnn.load(data).qgraph.nodes)
+    for target, cc in compilers.items():
+        text = subprocess.run(cc + ["-E", "-P", "net_model.c"], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout
+        neon = len(re.findall(r"\bec_a64_(?:depthwise_)?conv2d_s8\(&", text))
+        other = len(re.findall(
+            r"\bec_(?:mcu_)?(?:conv2d|depthwise_conv2d|fully_connected(?:_narrow)?)_s8\(&", text))
+        assert (neon, other) == ((layers, 0) if target == "aarch64" else (0, layers)), target
+        assert text.count("net_op0_weights[") == 1, target
 
 
 def test_export_is_deterministic(tmp_path):

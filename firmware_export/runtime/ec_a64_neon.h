@@ -55,7 +55,12 @@ typedef struct {
 #define EC_A64_STEP() __asm__ __volatile__("")
 /* The SDOT code, whatever the file's -march: call it only where the CPU has the dot product
    (ARMv8.2-A FEAT_DotProd: HWCAP_ASIMDDP on Linux; a Raspberry Pi 5, not a Pi 4). */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define EC_A64_DOTPROD   /* the whole file is built for such a CPU (e.g. -mcpu=cortex-a76):
+                            a narrower target here would stop its helpers from inlining */
+#else
 #define EC_A64_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
 
 /* ---- output stages ------------------------------------------------------------------ */
 
@@ -425,6 +430,32 @@ EC_A64_INLINE EC_A64_DOTPROD void ec_a64_tile_sdot(const int mr, const int nq, c
 }
 #undef EC_A64_SDOT_QUAD
 
+/* ---- windows (the GEMM's input rows) ---------------------------------------------- */
+
+static inline void ec_a64_copy_plain(uint8_t *dst, const int8_t *src, ptrdiff_t n)
+{
+    memcpy(dst, src, (size_t)n);
+}
+
+/* win->base for output pixels start .. start + win->pixels - 1 when windows are not read in
+   place: a 1x1 stride-1 convolution reads its input pixels where they are (the row's depth
+   rounded up to 4 reads into the next pixel, whose bytes meet zero weights); other windows
+   are copied into `rows` (im2col, row_bytes apart). */
+static inline void ec_a64_windows(ec_gemm_windows *win, uint8_t *rows, ptrdiff_t row_bytes,
+                                  const int8_t *x, const ec_conv_geometry *g, ptrdiff_t start)
+{
+    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1
+                          && g->hp == g->oh && g->wp == g->ow;
+    ptrdiff_t p;
+    if (!pointwise)
+        ec_pack_windows_with(ec_a64_copy_plain, rows, row_bytes, x, g, start, win->pixels);
+    for (p = 0; p < EC_GEMM_MAX_PIXELS; ++p) {
+        const ptrdiff_t q = p < win->pixels ? p : 0;
+        win->base[p] = pointwise ? (const uint8_t *)(x + (start + q) * g->cin)
+                                 : rows + q * row_bytes;
+    }
+}
+
 /* ---- GEMM drivers: every group of 16 channels for up to EC_GEMM_MAX_PIXELS pixels ---- */
 
 /* Tiles over pixels first .. first + mr - 1 of win (fewer at its end; first + mr <= 8, so
@@ -774,21 +805,31 @@ EC_A64_INLINE void ec_a64_add16_xnnpack(int8x16_t va, int8x16_t vb, int32x4_t bi
     sum[3] = vrshlq_s32(sum[3], neg_ro);
 }
 
-/* ADD of two same-shape int8 rows, 16 at a time, the last partial vector through a copy
-   (nothing read or written past n).
-   TFLite: out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) << left_shift,
-   m2), mo) + out_zp), double rounding.
-   XNNPACK: out = clamp((((a - zp1) * m1 + (b - zp2) * m2 + 2^(ro-1)) >> ro) + out_zp): the
-   multipliers are below 2^21 (reference.quant.xnnpack_add_multipliers) so |sum| < 2^30, and
-   SRSHL by -ro is exactly that rounding shift (ties up; ec_a64_add16_xnnpack). */
-static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
-                                   const ec_a64_add_params *q)
+/* 16 bytes of a and of b from where they point, the last partial vector (left < 16)
+   through zeroed copies: nothing read past the rows. */
+EC_A64_INLINE void ec_a64_add_load(const int8_t *a, const int8_t *b, ptrdiff_t left,
+                                   int8x16_t *va, int8x16_t *vb)
+{
+    if (left >= 16) {
+        *va = vld1q_s8(a);
+        *vb = vld1q_s8(b);
+    } else {
+        int8_t ta[16] = {0}, tb[16] = {0};
+        memcpy(ta, a, (size_t)left);
+        memcpy(tb, b, (size_t)left);
+        *va = vld1q_s8(ta);
+        *vb = vld1q_s8(tb);
+    }
+}
+
+/* TFLite's ADD: out = clamp(MBQM(MBQM((a - zp1) << left_shift, m1) + MBQM((b - zp2) <<
+   left_shift, m2), mo) + out_zp), double rounding. */
+static inline void ec_a64_add_rows_tflite(const int8_t *a, const int8_t *b, int8_t *out,
+                                          ptrdiff_t n, const ec_a64_add_params *q)
 {
     const int16x8_t zp1 = vdupq_n_s16((int16_t)q->zp1), zp2 = vdupq_n_s16((int16_t)q->zp2);
     const int16x8_t out_zp = vdupq_n_s16((int16_t)q->out_zp);
-    const int xnnpack = q->xnnpack;
     const int32x4_t shift = vdupq_n_s32(q->left_shift);
-    const int32x4_t bias = vdupq_n_s32(xnnpack ? -(q->zp1 * q->m1 + q->zp2 * q->m2) : 0);
     const int32x4_t m1 = vdupq_n_s32(q->m1), l1 = vdupq_n_s32(q->l1), r1 = vdupq_n_s32(-q->r1);
     const int32x4_t m2 = vdupq_n_s32(q->m2), l2 = vdupq_n_s32(q->l2), r2 = vdupq_n_s32(-q->r2);
     const int32x4_t mo = vdupq_n_s32(q->mo), lo_shift = vdupq_n_s32(q->lo_shift);
@@ -799,30 +840,49 @@ static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out
         int8x16_t va, vb;
         int32x4_t x[4], y[4], sum[4];
         int j;
-        if (n - i >= 16) {
-            va = vld1q_s8(a + i);
-            vb = vld1q_s8(b + i);
-        } else {
-            int8_t ta[16] = {0}, tb[16] = {0};
-            memcpy(ta, a + i, (size_t)(n - i));
-            memcpy(tb, b + i, (size_t)(n - i));
-            va = vld1q_s8(ta);
-            vb = vld1q_s8(tb);
-        }
-        if (xnnpack) {
-            ec_a64_add16_xnnpack(va, vb, bias, m1, m2, ro, sum);
-        } else {
-            ec_a64_add_widen(vget_low_s8(va), zp1, shift, &x[0], &x[1]);
-            ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
-            ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
-            ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
-            for (j = 0; j < 4; ++j)
-                sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
-                                               ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
-        }
+        ec_a64_add_load(a + i, b + i, n - i, &va, &vb);
+        ec_a64_add_widen(vget_low_s8(va), zp1, shift, &x[0], &x[1]);
+        ec_a64_add_widen(vget_high_s8(va), zp1, shift, &x[2], &x[3]);
+        ec_a64_add_widen(vget_low_s8(vb), zp2, shift, &y[0], &y[1]);
+        ec_a64_add_widen(vget_high_s8(vb), zp2, shift, &y[2], &y[3]);
+        for (j = 0; j < 4; ++j)
+            sum[j] = ec_a64_mbqm(vaddq_s32(ec_a64_mbqm(x[j], m1, l1, r1),
+                                           ec_a64_mbqm(y[j], m2, l2, r2)), mo, lo_shift, ro);
         ec_a64_store_bytes(out + i, n - i,
                            ec_a64_narrow(sum[0], sum[1], sum[2], sum[3], out_zp, lo, hi));
     }
+}
+
+/* XNNPACK's ADD: out = clamp((((a - zp1) * m1 + (b - zp2) * m2 + 2^(ro-1)) >> ro) + out_zp):
+   the multipliers are below 2^21 (reference.quant.xnnpack_add_multipliers) so |sum| < 2^30,
+   and SRSHL by -ro is exactly that rounding shift (ties up; ec_a64_add16_xnnpack). */
+static inline void ec_a64_add_rows_xnnpack(const int8_t *a, const int8_t *b, int8_t *out,
+                                           ptrdiff_t n, const ec_a64_add_params *q)
+{
+    const int16x8_t out_zp = vdupq_n_s16((int16_t)q->out_zp);
+    const int32x4_t bias = vdupq_n_s32(-(q->zp1 * q->m1 + q->zp2 * q->m2));
+    const int32x4_t m1 = vdupq_n_s32(q->m1), m2 = vdupq_n_s32(q->m2);
+    const int32x4_t ro = vdupq_n_s32(-q->ro);
+    const int8x16_t lo = vdupq_n_s8((int8_t)q->act_min), hi = vdupq_n_s8((int8_t)q->act_max);
+    ptrdiff_t i;
+    for (i = 0; i < n; i += 16) {
+        int8x16_t va, vb;
+        int32x4_t sum[4];
+        ec_a64_add_load(a + i, b + i, n - i, &va, &vb);
+        ec_a64_add16_xnnpack(va, vb, bias, m1, m2, ro, sum);
+        ec_a64_store_bytes(out + i, n - i,
+                           ec_a64_narrow(sum[0], sum[1], sum[2], sum[3], out_zp, lo, hi));
+    }
+}
+
+/* ADD of two same-shape int8 rows of n (q->xnnpack picks the arithmetic), 16 at a time. */
+static inline void ec_a64_add_rows(const int8_t *a, const int8_t *b, int8_t *out, ptrdiff_t n,
+                                   const ec_a64_add_params *q)
+{
+    if (q->xnnpack)
+        ec_a64_add_rows_xnnpack(a, b, out, n, q);
+    else
+        ec_a64_add_rows_tflite(a, b, out, n, q);
 }
 
 /* ---- AVERAGE_POOL_2D and MEAN: sums over taps ----------------------------------------- */

@@ -16,6 +16,15 @@
 #include <arm_acle.h>
 #endif
 
+/* Builds for AArch64 run conv, FC and depthwise layers on the NEON / SDOT kernels the core
+   shares (ec_a64_s8.c, ec_a64_neon.h); an exported model picks those layers' records and its
+   arena by this (its header repeats the condition for the arena size). */
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define EC_A64 1
+#else
+#define EC_A64 0
+#endif
+
 /* EC_ERROR_NAN_INPUT: a float input holds a NaN (the outputs are then not written). */
 enum ec_status { EC_OK = 0, EC_ERROR_NULL = 1, EC_ERROR_ARENA_TOO_SMALL = 2,
                  EC_ERROR_NAN_INPUT = 3 };
@@ -339,6 +348,33 @@ typedef struct {
     const int8_t *constant_b; /* the second operand when it is a constant, else NULL */
 } ec_mcu_add_params;
 
+/* A CONV_2D, FULLY_CONNECTED (a 1x1 convolution over its rows) or DEPTHWISE_CONV_2D layer
+   on the AArch64 NEON / SDOT kernels of ec_a64_neon.h (ec_a64_s8.c; the exporter emits these
+   records only inside `#if EC_A64`, with the portable record in the #else). Windows are read
+   from the input, or from its copy padded with the input zero point (padded_height x
+   padded_width pixels at the start of scratch; == height, width when no window leaves the
+   input). */
+enum { EC_A64_POINTWISE = 0, EC_A64_IN_PLACE = 1, EC_A64_IM2COL = 2 };
+typedef struct {
+    int32_t batch, height, width, in_channels;
+    int32_t out_height, out_width, out_channels;
+    int32_t kernel_height, kernel_width, stride_height, stride_width;
+    int32_t dilation_height, dilation_width, pad_top, pad_left;
+    int32_t padded_height, padded_width;
+    int32_t input_zero_point, output_zero_point, activation_min, activation_max;
+    int32_t windows;    /* conv: EC_A64_POINTWISE (the input pixels themselves), EC_A64_IN_PLACE
+                           (tap by tap), EC_A64_IM2COL (rows after the padded copy);
+                           depthwise: output pixels per 16-lane vector */
+    int32_t depth;      /* conv: bytes of weights per tap (in place) or per window, a multiple
+                           of 4; depthwise: lanes, a multiple of 16 */
+    int32_t pairs;      /* no weight is -128: two products fit an int16 sum */
+    const int8_t *weights;        /* conv: [lanes / 16][depth / 4][16][4];
+                                     depthwise: [taps][lanes] */
+    const int32_t *folded_bias;   /* per lane: bias - input_zero_point * sum(w) */
+    const int32_t *multiplier, *left, *right; /* per lane; left, right = max(+-shift, 0) */
+    const ptrdiff_t *tap_offset;  /* in place, depthwise: a window's taps in the padded input */
+} ec_a64_conv_params;
+
 /* ---- kernels ---------------------------------------------------------------- */
 
 void ec_conv2d_s8(const ec_conv_params *p, const int8_t *input, int8_t *output);
@@ -369,6 +405,11 @@ void ec_mcu_fully_connected_s8(const ec_mcu_conv_params *p, int32_t rows, const 
    (ec_mcu_s8.c) */
 void ec_mcu_fully_connected_narrow_s8(const ec_mcu_conv_params *p, int32_t rows,
                                       const int8_t *input, int8_t *output);
+/* AArch64 only; scratch: the padded copy of the input, then 8 im2col rows of `depth` bytes */
+void ec_a64_conv2d_s8(const ec_a64_conv_params *p, const int8_t *input, int8_t *output,
+                      int8_t *scratch);
+void ec_a64_depthwise_conv2d_s8(const ec_a64_conv_params *p, const int8_t *input,
+                                int8_t *output, int8_t *scratch);
 void ec_max_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
 void ec_average_pool2d_s8(const ec_pool_params *p, const int8_t *input, int8_t *output);
 void ec_fully_connected_s8(const ec_fully_connected_params *p, const int8_t *input,
