@@ -24,7 +24,7 @@ from oracles import (ROOT, all_models, assert_bitexact, instruction_set, random_
 
 pytestmark = pytest.mark.skipif(not core_backend.available(), reason="Cython core not built")
 
-ALL_ISAS = ["baseline", "avx2", "avx-vnni", "avx512-vnni"]
+ALL_ISAS = ["baseline", "avx2", "avx-vnni", "avx512-vnni", "neon", "dotprod"]   # x86-64, AArch64
 ISAS = runnable_isas()
 
 
