@@ -25,7 +25,8 @@
 #  - armhf: the every-model comparison of the portable kernels (profiles tflm, xnnpack-aarch64).
 #
 # Settings: H (default ${TMPDIR:-/tmp}/edgecnn-arm-python; the generated wrappers hard-code it),
-# ARM_TESTS_A76 / ARM_TESTS_A72 / ARM_TESTS_ARMHF (the pytest arguments of the runs), EXTRA_CFLAGS.
+# ARM_TESTS_A76 / ARM_TESTS_ORACLES / ARM_TESTS_A72 / ARM_TESTS_ARMHF (the pytest arguments of the
+# runs), EXTRA_CFLAGS.
 # Root (or sudo) is needed the first time, for apt. Nothing :arm64/:armhf is installed on the
 # host: the Pythons are fetched with `apt-get download` and unpacked into sysroots under $H.
 # Two qemu-user pitfalls are handled as in shared/embedded/arm-python (where this comes from):
@@ -281,9 +282,11 @@ fi
 default_a76="tests/test_core.py tests/test_softmax_lut.py -k 'not random or fully_connected or add or pooling or mean or multiplier'"
 default_a72="tests/test_core.py tests/test_softmax_lut.py -k 'not every_model or nets or digits'"
 default_armhf="$REPO/tests/test_core.py -k 'every_model and (tflm or aarch64)'"
+default_oracles="tests/test_models_oracles.py -k core_on_arm"   # every model vs live LiteRT
 ARM_TESTS_A76=${ARM_TESTS_A76:-$default_a76}
 ARM_TESTS_A72=${ARM_TESTS_A72:-$default_a72}
 ARM_TESTS_ARMHF=${ARM_TESTS_ARMHF:-$default_armhf}
+ARM_TESTS_ORACLES=${ARM_TESTS_ORACLES:-$default_oracles}
 failed=""
 run() {  # run NAME COMMAND...
     local name=$1 start rc=0
@@ -296,6 +299,7 @@ run() {  # run NAME COMMAND...
 }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 run arm64-cortex-a76 sh -c "EMU_CPU=cortex-a76 '$PYA' -m pytest -q -p no:cacheprovider $ARM_TESTS_A76"
+run arm64-cortex-a76-litert sh -c "EMU_CPU=cortex-a76 '$PYA' -m pytest -q -p no:cacheprovider $ARM_TESTS_ORACLES"
 run arm64-cortex-a72 sh -c "EMU_CPU=cortex-a72 '$PYA' -m pytest -q -p no:cacheprovider $ARM_TESTS_A72"
 # armhf: from outside the checkout with -P, so that the snapshot install is what is imported.
 run armhf sh -c "cd '$H' && '$PYH' -P -m pytest -q -p no:cacheprovider --rootdir '$REPO' $ARM_TESTS_ARMHF"

@@ -62,6 +62,32 @@ def test_reference_is_bitexact_with_oracle(path, profile):
                                 f"{oracle}; {where}")
 
 
+@pytest.mark.parametrize("path", MODELS)
+def test_core_on_arm_is_bitexact_with_litert_aarch64(path):
+    """On 64-bit ARM (a Pi, or the ARM CI step under emulation): the core under every kernel
+    level against LiteRT's aarch64 wheel, default resolver and BUILTIN_REF, on every committed
+    model. test_core shows core == reference there; the reference itself is too slow under
+    emulation to run the test above."""
+    if litert_default_profile() != "xnnpack-aarch64":
+        pytest.skip("64-bit ARM only (elsewhere the test above checks the reference)")
+    from oracles import instruction_set, require_litert, runnable_isas
+    require_litert()
+    data = read(path)
+    for profile, oracle in ((litert_default_profile(), "xnnpack"), ("litert-ref", "litert-ref")):
+        model = edgecnn.load(data, profile=profile)
+        rng = np.random.default_rng(zlib.crc32(f"{path}:{profile}".encode()))
+        inputs = [[random_input(info, rng) for info in model.inputs] for _ in range(2)]
+        wants = [run_oracle(oracle, data, x) for x in inputs]
+        for isa in runnable_isas():
+            with instruction_set(isa):
+                model = edgecnn.load(data, profile=profile)
+                for k, (x, want) in enumerate(zip(inputs, wants)):
+                    got = model.run(x)
+                    for j, (g, w) in enumerate(zip(got if isinstance(got, list) else [got], want)):
+                        assert_bitexact(np.asarray(g), w, f"{path} output {j}, input #{k}, "
+                                        f"profile {profile} vs {oracle}, core ({isa})")
+
+
 S2B_MODELS = [p for p in MODELS if "SPACE_TO_BATCH_ND" in ops_in(read(p))]
 
 
