@@ -366,12 +366,12 @@ def test_demo_refuses_a_file_shorter_than_one_element(float_demo, size):
 # tflite-micro and LiteRT's BUILTIN_REF abort on these rows; LiteRT's optimized kernel (AUTO,
 # and the builtin kernels without delegates) divides exactly, as the reference does.
 
-FLAT_ROWS = dict(depth=1000, rows=3, scale=0.0056, zero_point=-66)
+FLAT_ROWS = dict(scale=0.0056, zero_point=-66)   # the input quantization of these models
 
 
-def _flat_softmax(depth=1000, rows=3, scale=0.0056, zero_point=-66) -> bytes:
+def _flat_softmax(depth=1000, rows=3) -> bytes:
     mb = ModelBuilder()
-    x = mb.tensor((rows, depth), scale=scale, zero_point=zero_point)
+    x = mb.tensor((rows, depth), **FLAT_ROWS)
     y = mb.tensor((rows, depth), scale=1 / 256, zero_point=-128)
     mb.op("SOFTMAX", [x], [y], beta=1.0)
     mb.inputs, mb.outputs = [x], [y]
